@@ -15,8 +15,6 @@ void *sn_cuda_malloc(size_t bytes);
 void sn_cuda_free(void *p);
 /* Each returns 0, or -1 with the failed call and its message in sn_cuda_last_error(). The copy
  * to the host waits for the ops queued before it, so it also reports a kernel that failed. */
-int sn_cuda_memset0(void *p, size_t bytes);
-int sn_cuda_memmove(void *dst, const void *src, size_t bytes);
 int sn_cuda_copy_h2d(void *dst, const void *src, size_t bytes);
 int sn_cuda_copy_d2h(void *dst, const void *src, size_t bytes);
 const char *sn_cuda_last_error(void);
@@ -28,5 +26,21 @@ void *sn_cuda_state_create(char *err, size_t errcap);
 void sn_cuda_state_free(void *state);
 /* Waits for the state's stream: 0, or -1 with a message when a queued op failed. */
 int sn_cuda_state_sync(void *state, char *err, size_t errcap);
+
+/* Memory work on the state's stream: ordered with the ops without synchronizing, and so
+ * recordable into a CUDA graph. The memmove may overlap; it bounces through `spare` (free
+ * device memory of spare_bytes, may be NULL) when the ranges overlap and it fits. Each
+ * returns 0, or -1 with the message in sn_cuda_last_error(). */
+int sn_cuda_stream_memset0(void *state, void *p, size_t bytes);
+int sn_cuda_stream_h2d(void *state, void *dst, const void *src, size_t bytes);
+int sn_cuda_stream_memmove(void *state, void *dst, const void *src, size_t bytes, void *spare,
+                           size_t spare_bytes);
+
+/* CUDA graphs of the state's stream: begin capturing (0 or -1), end into an executable graph
+ * (NULL on failure, e.g. when a captured call was not capturable), launch, free. */
+int sn_cuda_capture_begin(void *state);
+void *sn_cuda_capture_end(void *state);
+int sn_cuda_graph_launch(void *state, void *graph);
+void sn_cuda_graph_free(void *graph);
 
 #endif

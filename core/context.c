@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "context_internal.h"
+#include "half.h"
 
 #define SN_ALIGN 64
 
@@ -20,11 +22,13 @@ typedef struct persist_block {
 
 struct sn_ctx {
     sn_device device;
+    sn_dtype dtype;
     int threads;
     char *arena;      /* host: an mmap reservation; cuda: a device allocation */
     size_t capacity;
     size_t used, peak;
     persist_block *persist;
+    int capturing;    /* a CUDA graph is being recorded (core/graph.h) */
     void *backend;    /* cuda: the backend state (stream, library handles; core/backend.h) */
     int failed;
     char err[1024];
@@ -43,7 +47,20 @@ sn_ctx *sn_ctx_new(const sn_ctx_opts *opts, char *err, size_t errcap) {
         snprintf(err, errcap, "out of memory creating the context");
         return NULL;
     }
+    if (o.dtype != SN_F32 && o.dtype != SN_BF16 && o.dtype != SN_F16) {
+        snprintf(err, errcap, "the compute dtype must be f32, bf16 or f16, not %s",
+                 sn_dtype_name(o.dtype));
+        free(ctx);
+        return NULL;
+    }
+    if (o.dtype != SN_F32 && o.device != SN_CUDA) {
+        snprintf(err, errcap, "%s compute runs on CUDA; the CPU backend computes in f32",
+                 sn_dtype_name(o.dtype));
+        free(ctx);
+        return NULL;
+    }
     ctx->device = o.device;
+    ctx->dtype = o.dtype;
     ctx->threads = o.threads > 0 ? o.threads : omp_get_num_procs();
     omp_set_num_threads(ctx->threads);
     openblas_set_num_threads(ctx->threads);
@@ -95,6 +112,13 @@ void sn_ctx_free(sn_ctx *ctx) {
 
 sn_device sn_ctx_device(const sn_ctx *ctx) { return ctx->device; }
 int sn_ctx_threads(const sn_ctx *ctx) { return ctx->threads; }
+sn_dtype sn_ctx_dtype(const sn_ctx *ctx) { return ctx->dtype; }
+int sn_ctx_capturing(const sn_ctx *ctx) { return ctx->capturing; }
+void sn_ctx_set_capturing(sn_ctx *ctx, int on) { ctx->capturing = on; }
+void sn_arena_set_used(sn_ctx *ctx, size_t used) {
+    ctx->used = used < ctx->capacity ? used : ctx->capacity;
+    if (ctx->used > ctx->peak) ctx->peak = ctx->used;
+}
 void *sn_ctx_backend(const sn_ctx *ctx) { return ctx->backend; }
 
 /* A failed device memory call sets the context error. */
@@ -159,7 +183,7 @@ sn_tensor sn_zeros(sn_ctx *ctx, sn_dtype dt, int ndim, const int64_t *shape) {
     sn_tensor t = sn_empty(ctx, dt, ndim, shape);
     if (!sn_has(t)) return t;
     if (ctx->device == SN_CUDA)
-        cuda_check(ctx, sn_cuda_memset0(t.data, sn_nbytes(t)));
+        cuda_check(ctx, sn_cuda_stream_memset0(ctx->backend, t.data, sn_nbytes(t)));
     else
         memset(t.data, 0, sn_nbytes(t));
     return t;
@@ -181,7 +205,8 @@ sn_tensor sn_scope_end(sn_ctx *ctx, sn_scope s, sn_tensor keep) {
     size_t n = sn_nbytes(keep);
     if ((char *)keep.data != lo) {
         if (ctx->device == SN_CUDA)
-            cuda_check(ctx, sn_cuda_memmove(lo, keep.data, n));
+            cuda_check(ctx, sn_cuda_stream_memmove(ctx->backend, lo, keep.data, n, hi,
+                                                   ctx->capacity - ctx->used));
         else
             memmove(lo, keep.data, n);
     }
@@ -227,6 +252,25 @@ sn_tensor sn_upload(sn_ctx *ctx, sn_tensor host) {
         cuda_check(ctx, sn_cuda_copy_h2d(t.data, host.data, sn_nbytes(t)));
     else
         memcpy(t.data, host.data, sn_nbytes(t));
+    return t;
+}
+
+sn_tensor sn_upload_as(sn_ctx *ctx, sn_tensor host, sn_dtype dt) {
+    if (host.dtype == dt || ctx->failed) return sn_upload(ctx, host);
+    if (host.dtype != SN_F32 || (dt != SN_F16 && dt != SN_BF16)) {
+        sn_fail(ctx, "cannot upload %s data as %s", sn_dtype_name(host.dtype), sn_dtype_name(dt));
+        return sn_none();
+    }
+    int64_t n = sn_numel(host);
+    uint16_t *tmp = malloc(n ? n * sizeof *tmp : 1);
+    if (!tmp) {
+        sn_fail(ctx, "out of memory converting %lld values to %s", (long long)n, sn_dtype_name(dt));
+        return sn_none();
+    }
+    const float *src = host.data;
+    for (int64_t i = 0; i < n; i++) tmp[i] = dt == SN_BF16 ? sn_f32_to_bf16(src[i]) : sn_f32_to_f16(src[i]);
+    sn_tensor t = sn_upload(ctx, sn_tensor_wrap(tmp, dt, host.ndim, host.shape));
+    free(tmp);
     return t;
 }
 

@@ -23,6 +23,10 @@ typedef struct {
     sn_device device;   /* SN_CPU (default) or SN_CUDA */
     int threads;        /* 0: all cores */
     size_t arena_bytes; /* 0: default (CPU: the machine's physical memory, reserved lazily) */
+    /* The compute dtype models bind their parameters in and run their activations in: f32
+     * (the default, and the only one of the CPU backend), bf16 or f16 on CUDA, where the
+     * matrix products and attention accumulate in f32. */
+    sn_dtype dtype;
 } sn_ctx_opts;
 
 /* Returns NULL and writes a message into err when the context cannot be made. */
@@ -31,6 +35,10 @@ void sn_ctx_free(sn_ctx *ctx);
 
 sn_device sn_ctx_device(const sn_ctx *ctx);
 int sn_ctx_threads(const sn_ctx *ctx);
+sn_dtype sn_ctx_dtype(const sn_ctx *ctx);
+/* Nonzero while a CUDA graph records the context's ops (core/graph.h): code must then not read
+ * device data on the host nor upload. */
+int sn_ctx_capturing(const sn_ctx *ctx);
 /* The backend's own state: for a CUDA context its stream, library handles and caches
  * (core/cuda/); NULL for the CPU. */
 void *sn_ctx_backend(const sn_ctx *ctx);
@@ -63,6 +71,8 @@ sn_tensor sn_persist_tensor(sn_ctx *ctx, sn_dtype dt, int ndim, const int64_t *s
 
 /* Copies a host tensor into a new persistent tensor on the context's device. */
 sn_tensor sn_upload(sn_ctx *ctx, sn_tensor host);
+/* sn_upload of f32 host data converted to dt (f32, f16 or bf16) on the way. */
+sn_tensor sn_upload_as(sn_ctx *ctx, sn_tensor host, sn_dtype dt);
 /* Copies a host tensor into a new arena tensor on the context's device. */
 sn_tensor sn_from_host(sn_ctx *ctx, sn_tensor host);
 /* Copies a tensor into caller-owned host memory of sn_nbytes(t) bytes. */

@@ -11,8 +11,11 @@
 #include <stdio.h>
 
 #include "cpu/cpu.h"
+#include "profile.h"
+#include "cpu/neighborhood.h"
 #ifdef SN_HAVE_CUDA
 #include "cuda/cuda_ops.h"
+#include "cuda/flash_attention.h"
 #endif
 
 /* --- validation ---------------------------------------------------------------------- */
@@ -43,7 +46,11 @@ static shape_text shape_of(sn_tensor t) {
 
 static const char *device_name(sn_device d) { return d == SN_CUDA ? "cuda" : "cpu"; }
 
-enum { F32_ONLY, ANY_DTYPE }; /* ANY_DTYPE: the compute dtypes f32, f16, bf16, i32, u8 */
+/* F32_ONLY: f32 on every backend (masks); FLOAT: f32, f16 or bf16, and f32 only on the CPU;
+ * ANY_DTYPE: the compute dtypes f32, f16, bf16, i32, u8. */
+enum { F32_ONLY, FLOAT, ANY_DTYPE };
+
+static int is_float(sn_dtype dt) { return dt == SN_F32 || dt == SN_F16 || dt == SN_BF16; }
 
 static int arg_ok(sn_ctx *ctx, const char *op, const char *name, sn_tensor t, int dtypes) {
     if (!sn_ok(ctx)) return 0;
@@ -51,9 +58,18 @@ static int arg_ok(sn_ctx *ctx, const char *op, const char *name, sn_tensor t, in
         failf(ctx, op, "%s is empty", name);
         return 0;
     }
-    if (dtypes == F32_ONLY ? t.dtype != SN_F32 : (unsigned)t.dtype > SN_U8) {
+    int fits = dtypes == F32_ONLY ? t.dtype == SN_F32
+               : dtypes == FLOAT  ? is_float(t.dtype)
+                                  : (unsigned)t.dtype <= SN_U8;
+    if (!fits) {
         failf(ctx, op, "%s is %s; expected %s", name, sn_dtype_name(t.dtype),
-              dtypes == F32_ONLY ? "f32" : "f32, f16, bf16, i32 or u8");
+              dtypes == F32_ONLY ? "f32"
+              : dtypes == FLOAT  ? "f32, f16 or bf16"
+                                 : "f32, f16, bf16, i32 or u8");
+        return 0;
+    }
+    if (dtypes == FLOAT && t.dtype != SN_F32 && t.device == SN_CPU) {
+        failf(ctx, op, "%s is %s; the CPU backend computes in f32", name, sn_dtype_name(t.dtype));
         return 0;
     }
     if (t.device != sn_ctx_device(ctx)) {
@@ -79,9 +95,16 @@ static int arg_ok(sn_ctx *ctx, const char *op, const char *name, sn_tensor t, in
     do {                                                                                           \
         if (!arg_ok(ctx, op, #t, t, dtypes)) return sn_none();                                     \
     } while (0)
-#define OPT(t)                                                                                     \
+/* t is a float tensor of x's dtype (LIKE), or that or absent (OPT). */
+#define LIKE(t, x)                                                                                 \
     do {                                                                                           \
-        if (sn_has(t)) ARG(t, F32_ONLY);                                                           \
+        ARG(t, FLOAT);                                                                             \
+        NEED(t.dtype == x.dtype, "%s is %s but %s is %s", #t, sn_dtype_name(t.dtype), #x,          \
+             sn_dtype_name(x.dtype));                                                              \
+    } while (0)
+#define OPT(t, x)                                                                                  \
+    do {                                                                                           \
+        if (sn_has(t)) LIKE(t, x);                                                                 \
     } while (0)
 #define NEED(cond, ...)                                                                            \
     do {                                                                                           \
@@ -94,19 +117,23 @@ static int arg_ok(sn_ctx *ctx, const char *op, const char *name, sn_tensor t, in
 #ifdef SN_HAVE_CUDA
 #define DISPATCH(cpu_call, cuda_call)                                                              \
     do {                                                                                           \
+        double t0_ = sn_prof_begin(ctx);                                                           \
         if (sn_ctx_device(ctx) == SN_CUDA) {                                                       \
             cuda_call;                                                                             \
-            if (!sn_ok(ctx)) return sn_none();                                                     \
         } else {                                                                                   \
             cpu_call;                                                                              \
         }                                                                                          \
+        sn_prof_end(ctx, op, t0_);                                                                 \
+        if (!sn_ok(ctx)) return sn_none();                                                         \
     } while (0)
 #else
 #define DISPATCH(cpu_call, cuda_call)                                                              \
     do {                                                                                           \
         if (sn_ctx_device(ctx) != SN_CPU)                                                          \
             return failf(ctx, op, "this sinter was built without CUDA");                           \
+        double t0_ = sn_prof_begin(ctx);                                                           \
         cpu_call;                                                                                  \
+        sn_prof_end(ctx, op, t0_);                                                                 \
     } while (0)
 #endif
 
@@ -159,6 +186,11 @@ static int is_permutation(const int *perm, int n) {
         seen[perm[i]] = 1;
     }
     return 1;
+}
+
+sn_tensor sn_to(sn_ctx *ctx, sn_tensor x, sn_dtype to) {
+    if (sn_ok(ctx) && sn_has(x) && x.dtype == to) return x;
+    return sn_cast(ctx, x, to);
 }
 
 sn_tensor sn_permute(sn_ctx *ctx, sn_tensor x, const int *perm) {
@@ -267,8 +299,8 @@ void sn_split(sn_ctx *ctx, sn_tensor x, int axis, int n, sn_tensor *out) {
 
 static sn_tensor binary(sn_ctx *ctx, const char *op, sn_tensor a, sn_tensor b,
                         sn_cpu_binary_op kind) {
-    ARG(a, F32_ONLY);
-    ARG(b, F32_ONLY);
+    ARG(a, FLOAT);
+    LIKE(b, a);
     int nd = a.ndim > b.ndim ? a.ndim : b.ndim;
     int64_t as[SN_MAX_DIMS], bs[SN_MAX_DIMS], ys[SN_MAX_DIMS];
     for (int i = 0; i < nd; i++) { /* trailing axes aligned; missing leading axes are 1 */
@@ -279,10 +311,10 @@ static sn_tensor binary(sn_ctx *ctx, const char *op, sn_tensor a, sn_tensor b,
              SHP(a), SHP(b));
         ys[i] = as[i] == 1 ? bs[i] : as[i];
     }
-    sn_tensor y = sn_empty(ctx, SN_F32, nd, ys);
+    sn_tensor y = sn_empty(ctx, a.dtype, nd, ys);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_binary(kind, a.data, as, b.data, bs, y.data, ys, nd),
-             sn_cuda_binary(ctx, SN_F32, kind, a.data, as, b.data, bs, y.data, ys, nd));
+             sn_cuda_binary(ctx, a.dtype, kind, a.data, as, b.data, bs, y.data, ys, nd));
     return y;
 }
 
@@ -301,11 +333,11 @@ sn_tensor sn_div(sn_ctx *ctx, sn_tensor a, sn_tensor b) {
 
 static sn_tensor unary(sn_ctx *ctx, const char *op, sn_tensor x, sn_cpu_unary_op kind, float a,
                        float b) {
-    ARG(x, F32_ONLY);
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, x.shape);
+    ARG(x, FLOAT);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_unary(kind, x.data, y.data, sn_numel(x), a, b),
-             sn_cuda_unary(ctx, SN_F32, kind, x.data, y.data, sn_numel(x), a, b));
+             sn_cuda_unary(ctx, x.dtype, kind, x.data, y.data, sn_numel(x), a, b));
     return y;
 }
 
@@ -328,12 +360,12 @@ sn_tensor sn_gelu(sn_ctx *ctx, sn_tensor x, sn_gelu_kind kind) {
 
 sn_tensor sn_softmax(sn_ctx *ctx, sn_tensor x) {
     const char *op = "softmax";
-    ARG(x, F32_ONLY);
+    ARG(x, FLOAT);
     NEED(x.ndim >= 1, "x is a scalar; softmax needs an axis");
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, x.shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_softmax(x.data, y.data, sn_numel(x) / last(x), last(x)),
-             sn_cuda_softmax(ctx, SN_F32, x.data, y.data, sn_numel(x) / last(x), last(x)));
+             sn_cuda_softmax(ctx, x.dtype, x.data, y.data, sn_numel(x) / last(x), last(x)));
     return y;
 }
 
@@ -341,33 +373,33 @@ sn_tensor sn_softmax(sn_ctx *ctx, sn_tensor x) {
 
 sn_tensor sn_layer_norm(sn_ctx *ctx, sn_tensor x, sn_tensor weight, sn_tensor bias, float eps) {
     const char *op = "layer_norm";
-    ARG(x, F32_ONLY);
-    OPT(weight);
-    OPT(bias);
+    ARG(x, FLOAT);
+    OPT(weight, x);
+    OPT(bias, x);
     NEED(x.ndim >= 1, "x is a scalar; layer_norm needs an axis");
     NEED(vec_ok(weight, last(x)) && vec_ok(bias, last(x)),
          "weight %s and bias %s must be absent or (%lld) for x %s", SHP(weight), SHP(bias),
          (long long)last(x), SHP(x));
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, x.shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_layer_norm(x.data, weight.data, bias.data, y.data, sn_numel(x) / last(x),
                                last(x), eps),
-             sn_cuda_layer_norm(ctx, SN_F32, x.data, weight.data, bias.data, y.data,
+             sn_cuda_layer_norm(ctx, x.dtype, x.data, weight.data, bias.data, y.data,
                                 sn_numel(x) / last(x), last(x), eps));
     return y;
 }
 
 sn_tensor sn_rms_norm(sn_ctx *ctx, sn_tensor x, sn_tensor weight, float eps) {
     const char *op = "rms_norm";
-    ARG(x, F32_ONLY);
-    OPT(weight);
+    ARG(x, FLOAT);
+    OPT(weight, x);
     NEED(x.ndim >= 1, "x is a scalar; rms_norm needs an axis");
     NEED(vec_ok(weight, last(x)), "weight %s must be absent or (%lld) for x %s", SHP(weight),
          (long long)last(x), SHP(x));
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, x.shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_rms_norm(x.data, weight.data, y.data, sn_numel(x) / last(x), last(x), eps),
-             sn_cuda_rms_norm(ctx, SN_F32, x.data, weight.data, y.data, sn_numel(x) / last(x),
+             sn_cuda_rms_norm(ctx, x.dtype, x.data, weight.data, y.data, sn_numel(x) / last(x),
                               last(x), eps));
     return y;
 }
@@ -375,9 +407,9 @@ sn_tensor sn_rms_norm(sn_ctx *ctx, sn_tensor x, sn_tensor weight, float eps) {
 sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, sn_tensor bias,
                         float eps) {
     const char *op = "group_norm";
-    ARG(x, F32_ONLY);
-    OPT(weight);
-    OPT(bias);
+    ARG(x, FLOAT);
+    OPT(weight, x);
+    OPT(bias, x);
     NEED(x.ndim >= 2, "x %s must be (N, C, ...)", SHP(x));
     int64_t c = x.shape[1];
     NEED(groups >= 1 && c % groups == 0, "%d groups do not divide the %lld channels of x %s",
@@ -385,40 +417,72 @@ sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, 
     NEED(vec_ok(weight, c) && vec_ok(bias, c),
          "weight %s and bias %s must be absent or (%lld) for x %s", SHP(weight), SHP(bias),
          (long long)c, SHP(x));
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, x.shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_group_norm(x.data, weight.data, bias.data, y.data, x.shape[0], c,
                                prod(x.shape, 2, x.ndim), groups, eps),
-             sn_cuda_group_norm(ctx, SN_F32, x.data, weight.data, bias.data, y.data, x.shape[0],
+             sn_cuda_group_norm(ctx, x.dtype, x.data, weight.data, bias.data, y.data, x.shape[0],
                                 c, prod(x.shape, 2, x.ndim), groups, eps));
     return y;
 }
 
-sn_tensor sn_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale) {
-    const char *op = "modulate";
-    ARG(x, F32_ONLY);
-    ARG(shift, F32_ONLY);
-    ARG(scale, F32_ONLY);
+/* adaLN's modulation, after a LayerNorm without affine when `norm` (eps its epsilon). */
+static sn_tensor modulate(sn_ctx *ctx, const char *op, sn_tensor x, sn_tensor shift,
+                          sn_tensor scale, int norm, float eps) {
+    ARG(x, FLOAT);
+    LIKE(shift, x);
+    LIKE(scale, x);
     NEED(x.ndim == 3 && sn_same_shape(shift, scale) && shift.ndim == 2 &&
              shift.shape[0] == x.shape[0] && shift.shape[1] == x.shape[2],
          "x %s must be (N, L, D) with shift %s and scale %s (N, D)", SHP(x), SHP(shift),
          SHP(scale));
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, x.shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
-    DISPATCH(sn_cpu_modulate(x.data, shift.data, scale.data, y.data, x.shape[0], x.shape[1],
-                             x.shape[2]),
-             sn_cuda_modulate(ctx, SN_F32, x.data, shift.data, scale.data, y.data, x.shape[0],
-                              x.shape[1], x.shape[2]));
+    int64_t n = x.shape[0], l = x.shape[1], d = x.shape[2];
+    if (norm)
+        DISPATCH(sn_cpu_layer_norm_modulate(x.data, shift.data, scale.data, y.data, n, l, d, eps),
+                 sn_cuda_layer_norm_modulate(ctx, x.dtype, x.data, shift.data, scale.data, y.data,
+                                             n, l, d, eps));
+    else
+        DISPATCH(sn_cpu_modulate(x.data, shift.data, scale.data, y.data, n, l, d),
+                 sn_cuda_modulate(ctx, x.dtype, x.data, shift.data, scale.data, y.data, n, l, d));
+    return y;
+}
+
+sn_tensor sn_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale) {
+    return modulate(ctx, "modulate", x, shift, scale, 0, 0.0f);
+}
+
+sn_tensor sn_layer_norm_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale,
+                                 float eps) {
+    return modulate(ctx, "layer_norm_modulate", x, shift, scale, 1, eps);
+}
+
+sn_tensor sn_gated_add(sn_ctx *ctx, sn_tensor x, sn_tensor a, sn_tensor gate) {
+    const char *op = "gated_add";
+    ARG(x, FLOAT);
+    LIKE(a, x);
+    LIKE(gate, x);
+    NEED(x.ndim == 3 && sn_same_shape(x, a) && gate.ndim == 2 && gate.shape[0] == x.shape[0] &&
+             gate.shape[1] == x.shape[2],
+         "x %s and a %s must be (N, L, D) with gate %s (N, D)", SHP(x), SHP(a), SHP(gate));
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
+    if (!sn_has(y)) return y;
+    DISPATCH(sn_cpu_gated_add(x.data, a.data, gate.data, y.data, x.shape[0], x.shape[1],
+                              x.shape[2]),
+             sn_cuda_gated_add(ctx, x.dtype, x.data, a.data, gate.data, y.data, x.shape[0],
+                               x.shape[1], x.shape[2]));
     return y;
 }
 
 /* --- products ------------------------------------------------------------------------ */
 
-sn_tensor sn_linear(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b) {
-    const char *op = "linear";
-    ARG(x, F32_ONLY);
-    ARG(w, F32_ONLY);
-    OPT(b);
+/* The product with an optional GELU (tanh form) after it; the CPU applies it as sn_gelu does. */
+static sn_tensor linear(sn_ctx *ctx, const char *op, sn_tensor x, sn_tensor w, sn_tensor b,
+                        int gelu) {
+    ARG(x, FLOAT);
+    LIKE(w, x);
+    OPT(b, x);
     NEED(x.ndim >= 1 && w.ndim == 2 && last(x) == w.shape[1], "x %s does not fit w %s (out, in)",
          SHP(x), SHP(w));
     NEED(vec_ok(b, w.shape[0]), "b %s must be absent or (%lld)", SHP(b), (long long)w.shape[0]);
@@ -426,17 +490,30 @@ sn_tensor sn_linear(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b) {
     NEED(blas_ok(rows, out, in), "x %s is too large for one BLAS call", SHP(x));
     int64_t shape[SN_MAX_DIMS];
     for (int i = 0; i < x.ndim; i++) shape[i] = i == x.ndim - 1 ? out : x.shape[i];
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, shape);
     if (!sn_has(y)) return y;
-    DISPATCH(sn_cpu_linear(x.data, w.data, b.data, y.data, rows, in, out),
-             sn_cuda_linear(ctx, x.data, w.data, b.data, y.data, rows, in, out));
+    if (gelu)
+        DISPATCH((sn_cpu_linear(x.data, w.data, b.data, y.data, rows, in, out),
+                  sn_cpu_unary(SN_CPU_GELU_TANH, y.data, y.data, rows * out, 0, 0)),
+                 sn_cuda_linear_gelu(ctx, x.dtype, x.data, w.data, b.data, y.data, rows, in, out));
+    else
+        DISPATCH(sn_cpu_linear(x.data, w.data, b.data, y.data, rows, in, out),
+                 sn_cuda_linear(ctx, x.dtype, x.data, w.data, b.data, y.data, rows, in, out));
     return y;
+}
+
+sn_tensor sn_linear(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b) {
+    return linear(ctx, "linear", x, w, b, 0);
+}
+
+sn_tensor sn_linear_gelu(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b) {
+    return linear(ctx, "linear_gelu", x, w, b, 1);
 }
 
 sn_tensor sn_matmul(sn_ctx *ctx, sn_tensor a, sn_tensor b) {
     const char *op = "matmul";
-    ARG(a, F32_ONLY);
-    ARG(b, F32_ONLY);
+    ARG(a, FLOAT);
+    LIKE(b, a);
     int nd = a.ndim;
     int fits = nd >= 2 && b.ndim == nd && a.shape[nd - 1] == b.shape[nd - 2];
     for (int i = 0; fits && i < nd - 2; i++) fits = a.shape[i] == b.shape[i];
@@ -446,10 +523,10 @@ sn_tensor sn_matmul(sn_ctx *ctx, sn_tensor a, sn_tensor b) {
     NEED(blas_ok(m, n, k), "a %s and b %s are too large for one BLAS call", SHP(a), SHP(b));
     int64_t shape[SN_MAX_DIMS];
     for (int i = 0; i < nd; i++) shape[i] = i == nd - 1 ? n : a.shape[i];
-    sn_tensor y = sn_empty(ctx, SN_F32, nd, shape);
+    sn_tensor y = sn_empty(ctx, a.dtype, nd, shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_matmul(a.data, b.data, y.data, prod(a.shape, 0, nd - 2), m, k, n),
-             sn_cuda_matmul(ctx, a.data, b.data, y.data, prod(a.shape, 0, nd - 2), m, k, n));
+             sn_cuda_matmul(ctx, a.dtype, a.data, b.data, y.data, prod(a.shape, 0, nd - 2), m, k, n));
     return y;
 }
 
@@ -464,9 +541,9 @@ static void cpu_conv2d(sn_ctx *ctx, const sn_cpu_conv2d_geom *g, sn_tensor x, sn
 
 sn_tensor sn_conv2d(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b, const sn_conv2d_params *p) {
     const char *op = "conv2d";
-    ARG(x, F32_ONLY);
-    ARG(w, F32_ONLY);
-    OPT(b);
+    ARG(x, FLOAT);
+    LIKE(w, x);
+    OPT(b, x);
     sn_conv2d_params q = {0};
     if (p) q = *p;
     sn_cpu_conv2d_geom g = {
@@ -497,10 +574,10 @@ sn_tensor sn_conv2d(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b, const sn
     g.ow = (g.w + 2 * g.pw - span_w) / g.sw + 1;
     NEED(blas_ok(g.cout, g.oh * g.ow, g.cin * g.kh * g.kw),
          "x %s and w %s are too large for one BLAS call", SHP(x), SHP(w));
-    sn_tensor y = sn_empty(ctx, SN_F32, SN_SHAPE(g.n, g.cout, g.oh, g.ow));
+    sn_tensor y = sn_empty(ctx, x.dtype, SN_SHAPE(g.n, g.cout, g.oh, g.ow));
     if (!sn_has(y)) return y;
     DISPATCH(cpu_conv2d(ctx, &g, x, w, b, y),
-             sn_cuda_conv2d(ctx, &g, x.data, w.data, b.data, y.data));
+             sn_cuda_conv2d(ctx, x.dtype, &g, x.data, w.data, b.data, y.data));
     return sn_ok(ctx) ? y : sn_none();
 }
 
@@ -526,6 +603,18 @@ sn_tensor sn_pad2d(sn_ctx *ctx, sn_tensor x, int left, int right, int top, int b
 
 /* --- attention ----------------------------------------------------------------------- */
 
+/* The per-query scratch comes from the arena and goes back to it before the op returns. */
+static void cpu_na_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v, float scale,
+                             const sn_attn_spec *spec, sn_tensor y) {
+    int64_t heads = q.shape[0] * q.shape[1], lq = q.shape[2], lk = k.shape[2];
+    sn_scope s = sn_scope_begin(ctx);
+    void *work = sn_alloc(ctx, sn_cpu_na_attention_work(&spec->na, heads, lq, lk, v.shape[3]));
+    if (work)
+        sn_cpu_na_attention(q.data, k.data, v.data, y.data, heads, lq, lk, q.shape[3], v.shape[3],
+                            scale, &spec->na, work);
+    sn_scope_end(ctx, s, sn_none());
+}
+
 /* The score block comes from the arena and goes back to it before the op returns. */
 static void cpu_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v, float scale,
                           const sn_attn_spec *spec, sn_tensor y) {
@@ -546,29 +635,88 @@ static void cpu_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v, fl
 }
 
 #ifdef SN_HAVE_CUDA
-/* The same mask as cpu_attention's, for the CUDA kernel, which needs no scratch. */
-static void cuda_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v, float scale,
-                           const sn_attn_spec *spec, sn_tensor y) {
+static sn_cpu_attn_mask attn_mask(sn_tensor q, const sn_attn_spec *spec) {
     sn_cpu_attn_mask mask = {.bias = spec->bias.data, .heads_per_batch = q.shape[1],
                              .causal = spec->causal != 0};
-    if (mask.bias) {
+    if (mask.bias) { /* row-major strides of the bias, 0 on its broadcast axes */
         const int64_t *b = spec->bias.shape;
         int64_t st = 1;
         for (int i = 3; i >= 0; st *= b[i], i--) mask.stride[i] = b[i] == 1 ? 0 : st;
     }
-    sn_cuda_attention(ctx, q.data, k.data, v.data, y.data, q.shape[0] * q.shape[1], q.shape[2],
-                      k.shape[2], q.shape[3], v.shape[3], scale, &mask);
+    return mask;
+}
+
+/* Head sizes beyond the kernels' (the SD-family VAEs attend with one 512-wide head): the
+ * scores through a matrix product, a softmax and the weighted sum, in query chunks that keep
+ * the score block under 256 MiB. Unmasked only: those models need no mask. */
+static void cuda_attention_unfused(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v,
+                                   float scale, const sn_attn_spec *spec, sn_tensor y) {
+    if (spec->causal || sn_has(spec->bias)) {
+        sn_fail(ctx, "attention: head dimension %lld with a mask exceeds the CUDA kernels' %d",
+                (long long)(q.shape[3] > v.shape[3] ? q.shape[3] : v.shape[3]), SN_CUDA_ATTN_MAX_DIM);
+        return;
+    }
+    int64_t n = q.shape[0], h = q.shape[1], lq = q.shape[2], lk = k.shape[2], dv = v.shape[3];
+    size_t es = sn_dtype_size(q.dtype);
+    int64_t rows = ((int64_t)256 << 20) / (n * h * lk * 4);
+    if (rows < 1) rows = 1;
+    sn_scope s = sn_scope_begin(ctx);
+    sn_tensor kt = sn_permute(ctx, k, (const int[]){0, 1, 3, 2}); /* (N, H, D, Lk) */
+    for (int64_t at = 0; at < lq && sn_ok(ctx); at += rows) {
+        int64_t c = lq - at < rows ? lq - at : rows;
+        sn_scope cs = sn_scope_begin(ctx);
+        sn_tensor p = sn_softmax(ctx, sn_affine(ctx, sn_matmul(ctx, sn_slice(ctx, q, 2, at, c), kt),
+                                                scale, 0.0f));
+        sn_tensor o = sn_matmul(ctx, p, v); /* (N, H, c, Dv) */
+        if (sn_ok(ctx))
+            sn_cuda_copy_blocks(ctx, (char *)y.data + at * dv * es, lq * dv * es, o.data,
+                                c * dv * es, c * dv * es, n * h);
+        sn_scope_end(ctx, cs, sn_none());
+    }
+    sn_scope_end(ctx, s, sn_none());
+}
+
+/* f16/bf16 attention goes to the fused kernel (core/cuda/flash_attention.cu) when it takes
+ * the head size and needs no bias; anything else runs the f32 kernel on upcast copies. */
+static void cuda_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v, float scale,
+                           const sn_attn_spec *spec, sn_tensor y) {
+    sn_cpu_attn_mask mask = attn_mask(q, spec);
+    int64_t bh = q.shape[0] * q.shape[1], lq = q.shape[2], lk = k.shape[2];
+    int64_t d = q.shape[3], dv = v.shape[3];
+    if (d > SN_CUDA_ATTN_MAX_DIM || dv > SN_CUDA_ATTN_MAX_DIM) {
+        cuda_attention_unfused(ctx, q, k, v, scale, spec, y);
+        return;
+    }
+    if (q.dtype == SN_F32) {
+        sn_cuda_attention(ctx, q.data, k.data, v.data, y.data, bh, lq, lk, d, dv, scale, &mask);
+        return;
+    }
+    if (!mask.bias && d == dv && sn_fa_supported(q.dtype, d)) {
+        sn_cuda_flash_attention(ctx, q.dtype, q.data, k.data, v.data, y.data, bh, lq, lk, d,
+                                scale, mask.causal, NULL);
+        return;
+    }
+    sn_scope s = sn_scope_begin(ctx);
+    sn_tensor q32 = sn_cast(ctx, q, SN_F32), k32 = sn_cast(ctx, k, SN_F32);
+    sn_tensor v32 = sn_cast(ctx, v, SN_F32), y32 = sn_empty(ctx, SN_F32, y.ndim, y.shape);
+    if (sn_ok(ctx)) {
+        sn_cuda_attention(ctx, q32.data, k32.data, v32.data, y32.data, bh, lq, lk, d, dv, scale,
+                          &mask);
+        sn_cuda_cast(ctx, y32.data, SN_F32, y.data, y.dtype, sn_numel(y));
+    }
+    sn_scope_end(ctx, s, sn_none());
 }
 #endif
 
 sn_tensor sn_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v,
                        const sn_attn_spec *spec) {
     const char *op = "attention";
-    ARG(q, F32_ONLY);
-    ARG(k, F32_ONLY);
-    ARG(v, F32_ONLY);
+    ARG(q, FLOAT);
+    LIKE(k, q);
+    LIKE(v, q);
     sn_attn_spec s = spec ? *spec : (sn_attn_spec){.kind = SN_ATTN_FULL};
-    NEED(s.kind == SN_ATTN_FULL, "kind %d is not full attention", (int)s.kind);
+    NEED(s.kind == SN_ATTN_FULL || s.kind == SN_ATTN_NEIGHBORHOOD, "unknown attention kind %d",
+         (int)s.kind);
     NEED(q.ndim == 4 && k.ndim == 4 && v.ndim == 4 && q.shape[0] == k.shape[0] &&
              q.shape[1] == k.shape[1] && q.shape[3] == k.shape[3] && k.shape[0] == v.shape[0] &&
              k.shape[1] == v.shape[1] && k.shape[2] == v.shape[2],
@@ -586,37 +734,82 @@ sn_tensor sn_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v,
              "each of its 4 axes must be 1 or the full size", SHP(bias), (long long)full[0],
              (long long)full[1], (long long)full[2], (long long)full[3]);
     }
+    if (s.kind == SN_ATTN_NEIGHBORHOOD) {
+        char why[256];
+        NEED(sn_na_check(&s.na, why, sizeof why) == 0, "%s", why);
+        NEED(q.shape[2] == sn_na_tokens(&s.na) && k.shape[2] >= q.shape[2] && k.shape[2] <= INT_MAX,
+             "q %s and k %s: neighborhood attention needs Lq = %d grid tokens and Lk >= Lq", SHP(q),
+             SHP(k), sn_na_tokens(&s.na));
+        NEED(!s.causal && !sn_has(s.bias), "neighborhood attention takes no causal flag or bias "
+             "(causality is per axis: na.causal)");
+    }
     float scale = s.scale != 0 ? s.scale : 1.0f / sqrtf((float)q.shape[3]);
-    sn_tensor y = sn_empty(ctx, SN_F32, SN_SHAPE(q.shape[0], q.shape[1], q.shape[2], v.shape[3]));
+    sn_tensor y = sn_empty(ctx, q.dtype, SN_SHAPE(q.shape[0], q.shape[1], q.shape[2], v.shape[3]));
     if (!sn_has(y)) return y;
+    if (s.kind == SN_ATTN_NEIGHBORHOOD) {
+        NEED(sn_ctx_device(ctx) == SN_CPU, "neighborhood attention has no CUDA kernel yet");
+        cpu_na_attention(ctx, q, k, v, scale, &s, y);
+        return sn_ok(ctx) ? y : sn_none();
+    }
     DISPATCH(cpu_attention(ctx, q, k, v, scale, &s, y),
              cuda_attention(ctx, q, k, v, scale, &s, y));
     return sn_ok(ctx) ? y : sn_none();
+}
+
+/* --- lookups ------------------------------------------------------------------------ */
+
+sn_tensor sn_embedding(sn_ctx *ctx, sn_tensor table, sn_tensor ids) {
+    const char *op = "embedding";
+    ARG(table, ANY_DTYPE);
+    ARG(ids, ANY_DTYPE);
+    NEED(table.ndim == 2 && ids.ndim == 1 && ids.dtype == SN_I32,
+         "table %s must be (V, D) and ids %s i32 (N)", SHP(table), SHP(ids));
+    int64_t n = ids.shape[0];
+    sn_tensor y = sn_empty(ctx, table.dtype, SN_SHAPE(n, table.shape[1]));
+    if (!sn_has(y)) return y;
+    size_t row = table.shape[1] * sn_dtype_size(table.dtype);
+    DISPATCH(sn_cpu_embedding(table.data, ids.data, y.data, n, table.shape[0], row),
+             sn_cuda_embedding(ctx, table.data, ids.data, y.data, n, table.shape[0], row));
+    return y;
+}
+
+sn_tensor sn_timestep_embedding(sn_ctx *ctx, sn_tensor t, sn_tensor freqs, int dim) {
+    const char *op = "timestep_embedding";
+    ARG(t, F32_ONLY);
+    ARG(freqs, F32_ONLY);
+    NEED(t.ndim == 1 && freqs.ndim == 1 && dim >= 2 * freqs.shape[0],
+         "t %s must be (N) and freqs %s (H) with dim %d >= 2H", SHP(t), SHP(freqs), dim);
+    int64_t n = t.shape[0], half = freqs.shape[0];
+    sn_tensor y = sn_empty(ctx, SN_F32, SN_SHAPE(n, dim));
+    if (!sn_has(y)) return y;
+    DISPATCH(sn_cpu_timestep_embedding(t.data, freqs.data, y.data, n, half, dim),
+             sn_cuda_timestep_embedding(ctx, t.data, freqs.data, y.data, n, half, dim));
+    return y;
 }
 
 /* --- resampling and layout ---------------------------------------------------------- */
 
 sn_tensor sn_upsample_nearest(sn_ctx *ctx, sn_tensor x, int fh, int fw) {
     const char *op = "upsample_nearest";
-    ARG(x, F32_ONLY);
+    ARG(x, FLOAT);
     NEED(x.ndim >= 2 && fh >= 1 && fw >= 1, "cannot upsample x %s by (%d, %d)", SHP(x), fh, fw);
     int nd = x.ndim;
     int64_t shape[SN_MAX_DIMS];
     for (int i = 0; i < nd; i++) shape[i] = x.shape[i];
     shape[nd - 2] *= fh;
     shape[nd - 1] *= fw;
-    sn_tensor y = sn_empty(ctx, SN_F32, nd, shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, nd, shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_upsample_nearest(x.data, y.data, prod(x.shape, 0, nd - 2), x.shape[nd - 2],
                                      x.shape[nd - 1], fh, fw),
-             sn_cuda_upsample_nearest(ctx, x.data, y.data, prod(x.shape, 0, nd - 2),
+             sn_cuda_upsample_nearest(ctx, x.dtype, x.data, y.data, prod(x.shape, 0, nd - 2),
                                       x.shape[nd - 2], x.shape[nd - 1], fh, fw));
     return y;
 }
 
 sn_tensor sn_avg_pool2d(sn_ctx *ctx, sn_tensor x, int kh, int kw) {
     const char *op = "avg_pool2d";
-    ARG(x, F32_ONLY);
+    ARG(x, FLOAT);
     int nd = x.ndim;
     NEED(nd >= 2 && kh >= 1 && kw >= 1 && kh <= x.shape[nd - 2] && kw <= x.shape[nd - 1],
          "cannot pool x %s with a (%d, %d) kernel", SHP(x), kh, kw);
@@ -624,11 +817,11 @@ sn_tensor sn_avg_pool2d(sn_ctx *ctx, sn_tensor x, int kh, int kw) {
     for (int i = 0; i < nd; i++) shape[i] = x.shape[i];
     shape[nd - 2] /= kh;
     shape[nd - 1] /= kw;
-    sn_tensor y = sn_empty(ctx, SN_F32, nd, shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, nd, shape);
     if (!sn_has(y)) return y;
     DISPATCH(sn_cpu_avg_pool2d(x.data, y.data, prod(x.shape, 0, nd - 2), x.shape[nd - 2],
                                x.shape[nd - 1], kh, kw),
-             sn_cuda_avg_pool2d(ctx, x.data, y.data, prod(x.shape, 0, nd - 2), x.shape[nd - 2],
+             sn_cuda_avg_pool2d(ctx, x.dtype, x.data, y.data, prod(x.shape, 0, nd - 2), x.shape[nd - 2],
                                 x.shape[nd - 1], kh, kw));
     return y;
 }
@@ -653,7 +846,7 @@ static const char *pool_geom(sn_tensor x, const sn_pool2d_params *p, sn_cpu_pool
 
 static sn_tensor pool2d(sn_ctx *ctx, const char *op, sn_tensor x, const sn_pool2d_params *p,
                         int is_max) {
-    ARG(x, F32_ONLY);
+    ARG(x, FLOAT);
     NEED(p, "needs pooling parameters");
     NEED(x.ndim >= 2, "x %s has fewer than two axes", SHP(x));
     sn_cpu_pool2d_geom g;
@@ -665,11 +858,11 @@ static sn_tensor pool2d(sn_ctx *ctx, const char *op, sn_tensor x, const sn_pool2
     for (int i = 0; i < x.ndim; i++) shape[i] = x.shape[i];
     shape[x.ndim - 2] = g.oh;
     shape[x.ndim - 1] = g.ow;
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, shape);
     if (!sn_has(y)) return y;
     DISPATCH(is_max ? sn_cpu_max_pool2d(&g, x.data, y.data) : sn_cpu_avg_pool2d_ex(&g, x.data, y.data),
-             is_max ? sn_cuda_max_pool2d(ctx, &g, x.data, y.data)
-                    : sn_cuda_avg_pool2d_ex(ctx, &g, x.data, y.data));
+             is_max ? sn_cuda_max_pool2d(ctx, x.dtype, &g, x.data, y.data)
+                    : sn_cuda_avg_pool2d_ex(ctx, x.dtype, &g, x.data, y.data));
     return y;
 }
 
@@ -695,16 +888,16 @@ static void cpu_resize_bilinear(sn_ctx *ctx, sn_tensor x, sn_tensor y) {
 
 sn_tensor sn_resize_bilinear(sn_ctx *ctx, sn_tensor x, int oh, int ow) {
     const char *op = "resize_bilinear";
-    ARG(x, F32_ONLY);
+    ARG(x, FLOAT);
     NEED(x.ndim >= 2 && oh >= 1 && ow >= 1, "cannot resize x %s to (%d, %d)", SHP(x), oh, ow);
     int64_t shape[SN_MAX_DIMS];
     for (int i = 0; i < x.ndim; i++) shape[i] = x.shape[i];
     shape[x.ndim - 2] = oh;
     shape[x.ndim - 1] = ow;
-    sn_tensor y = sn_empty(ctx, SN_F32, x.ndim, shape);
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, shape);
     if (!sn_has(y)) return y;
     DISPATCH(cpu_resize_bilinear(ctx, x, y),
-             sn_cuda_resize_bilinear(ctx, x.data, y.data, prod(x.shape, 0, x.ndim - 2),
+             sn_cuda_resize_bilinear(ctx, x.dtype, x.data, y.data, prod(x.shape, 0, x.ndim - 2),
                                      x.shape[x.ndim - 2], x.shape[x.ndim - 1], oh, ow));
     return sn_ok(ctx) ? y : sn_none();
 }

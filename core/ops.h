@@ -1,17 +1,23 @@
 /* The op set. Every op takes the context first, returns a new tensor from the arena, and is a
  * no-op returning the empty tensor once the context has an error. Shape mismatches set the
- * error with both shapes. The CPU backend computes in f32 (inputs must be f32 unless said
- * otherwise); layouts follow PyTorch: images NCHW, sequences (N, L, D), weights as PyTorch
- * stores them. */
+ * error with both shapes.
+ *
+ * Dtypes: the CPU backend computes in f32; the CUDA backend also takes f16 and bf16. The
+ * float tensors of one call share one dtype, which the output keeps (attention's bias is
+ * always f32); arithmetic inside is f32. Layouts follow PyTorch: images NCHW, sequences
+ * (N, L, D), weights as PyTorch stores them. */
 #ifndef SN_OPS_H
 #define SN_OPS_H
 
 #include "context.h"
+#include "neighborhood.h"
 #include "tensor.h"
 
 /* --- data movement ------------------------------------------------------------------- */
 sn_tensor sn_copy(sn_ctx *ctx, sn_tensor x);
 sn_tensor sn_cast(sn_ctx *ctx, sn_tensor x, sn_dtype to); /* f32/f16/bf16/i32/u8 */
+/* x itself when it already has dtype `to`, else sn_cast. */
+sn_tensor sn_to(sn_ctx *ctx, sn_tensor x, sn_dtype to);
 /* perm[i] names the input axis that becomes output axis i (as torch.permute). */
 sn_tensor sn_permute(sn_ctx *ctx, sn_tensor x, const int *perm);
 /* Joins tensors along `axis`; every other dimension must agree. */
@@ -49,9 +55,19 @@ sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, 
 /* DiT's adaLN: x (N, L, D) * (1 + scale) + shift, with scale and shift (N, D). */
 sn_tensor sn_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale);
 
+/* Fused forms of what every DiT block does, one pass over memory on CUDA (the CPU runs the
+ * unfused sequence): layer_norm(x) without affine, modulated as sn_modulate does; and
+ * x + a * gate with x, a (N, L, D) and gate (N, D) (adaLN-Zero's gated residual). */
+sn_tensor sn_layer_norm_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale,
+                                 float eps);
+sn_tensor sn_gated_add(sn_ctx *ctx, sn_tensor x, sn_tensor a, sn_tensor gate);
+
 /* --- products ------------------------------------------------------------------------ */
 /* y = x W^T + b, x (..., in), W (out, in) as torch.nn.Linear stores it, b (out) or empty. */
 sn_tensor sn_linear(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b);
+/* sn_linear followed by GELU in its tanh form (DiT's MLP), fused into the product's epilogue
+ * on CUDA. */
+sn_tensor sn_linear_gelu(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b);
 /* Plain batched matrix product over the last two axes: a (..., M, K) b (..., K, N). */
 sn_tensor sn_matmul(sn_ctx *ctx, sn_tensor a, sn_tensor b);
 
@@ -68,7 +84,7 @@ sn_tensor sn_conv2d(sn_ctx *ctx, sn_tensor x, sn_tensor w, sn_tensor b,
 sn_tensor sn_pad2d(sn_ctx *ctx, sn_tensor x, int left, int right, int top, int bottom);
 
 /* --- attention ----------------------------------------------------------------------- */
-typedef enum { SN_ATTN_FULL = 0 } sn_attn_kind;
+typedef enum { SN_ATTN_FULL = 0, SN_ATTN_NEIGHBORHOOD = 1 } sn_attn_kind;
 typedef struct {
     sn_attn_kind kind;
     float scale; /* 0 means 1/sqrt(head_dim) */
@@ -81,6 +97,11 @@ typedef struct {
      * padding mask (N, 1, 1, Lk), or both added. Mask with a large finite negative (as HF
      * does) or -inf. */
     sn_tensor bias;
+    /* kind == SN_ATTN_NEIGHBORHOOD: NATTEN's windows (core/neighborhood.h), resolved for the
+     * token grid (sn_na_resolve). Lq is the grid's token count, row-major; keys [0, Lq) are
+     * the same grid tokens, keys [Lq, Lk) extra tokens (text) that every query attends in the
+     * same softmax. causal and bias must be unset (causality is per axis: na.causal). */
+    sn_na_params na;
 } sn_attn_spec;
 /* q (N, H, Lq, D), k and v (N, H, Lk, D) -> (N, H, Lq, D); softmax(q k^T * scale + bias) v.
  * A row whose every score is -inf (fully masked by -inf bias entries) gives a zero output
@@ -88,6 +109,16 @@ typedef struct {
  * masks a row: such a row averages v evenly, as torch does. */
 sn_tensor sn_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v,
                        const sn_attn_spec *spec);
+
+/* --- lookups ------------------------------------------------------------------------ */
+/* Rows of table (V, D) (any dtype) picked by ids (N) i32 on the same device -> (N, D); an id
+ * outside [0, V) gives a zero row (callers check ids where they come from: on the GPU the
+ * lookup cannot report without a synchronization). */
+sn_tensor sn_embedding(sn_ctx *ctx, sn_tensor table, sn_tensor ids);
+/* The sinusoidal timestep embedding (N, dim) of t (N) f32 with freqs (H) f32, dim >= 2H:
+ * [cos(t freqs) | sin(t freqs) | zeros], each argument t * freq rounded to f32 (as the DiT and
+ * PixArt references compute it in float32), cos and sin evaluated in double. */
+sn_tensor sn_timestep_embedding(sn_ctx *ctx, sn_tensor t, sn_tensor freqs, int dim);
 
 /* --- resampling and layout ---------------------------------------------------------- */
 /* Nearest-neighbour upsampling of the two last axes by integer factors. */

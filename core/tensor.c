@@ -59,3 +59,12 @@ char *sn_shape_str(const int64_t *shape, int ndim, char *buf, size_t cap) {
     snprintf(buf + n, n < cap ? cap - n : 0, "]");
     return buf;
 }
+
+sn_tensor sn_index(sn_tensor t, int64_t i) {
+    if (!sn_has(t) || t.ndim < 1 || i < 0 || i >= t.shape[0]) return sn_none();
+    sn_tensor v = t;
+    v.ndim = t.ndim - 1;
+    for (int d = 0; d < v.ndim; d++) v.shape[d] = t.shape[d + 1];
+    v.data = (char *)t.data + i * sn_nbytes(v);
+    return v;
+}

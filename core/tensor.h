@@ -50,6 +50,8 @@ sn_tensor sn_tensor_wrap(void *data, sn_dtype dt, int ndim, const int64_t *shape
 /* The same data seen with another shape of the same element count (no copy). */
 sn_tensor sn_reshape(sn_tensor t, int ndim, const int64_t *shape);
 int sn_same_shape(sn_tensor a, sn_tensor b);
+/* Item i of the first axis as a view (no copy): (d0, d1, ...) -> (d1, ...). */
+sn_tensor sn_index(sn_tensor t, int64_t i);
 /* Writes "[2, 3, 4]" into buf; returns buf. */
 char *sn_shape_str(const int64_t *shape, int ndim, char *buf, size_t cap);
 

@@ -88,7 +88,7 @@ static void mark_used(sn_dit_loader *ld, const char *name) {
 }
 
 sn_tensor sn_dit_bind(sn_dit_loader *ld, const char *name, int ndim, const int64_t *shape) {
-    sn_tensor t = sn_ckpt_bind(ld->ctx, ld->ck, name, SN_F32, ndim, shape);
+    sn_tensor t = sn_ckpt_bind(ld->ctx, ld->ck, name, sn_ctx_dtype(ld->ctx), ndim, shape);
     if (sn_has(t)) {
         mark_used(ld, name);
         ld->n_params += sn_numel(t);
@@ -301,6 +301,8 @@ int sn_dit_check_inputs(sn_ctx *ctx, const sn_dit *m, sn_tensor x, sn_tensor t, 
                 sn_shape_str(x.shape, x.ndim, a, sizeof a));
         return 0;
     }
+    if (sn_ctx_capturing(ctx)) return 1; /* no host reads while a graph records: the caller
+                                            checked the labels before capturing */
     int32_t *lab = malloc(n * sizeof *lab);
     if (!lab) {
         sn_fail(ctx, "%s forward: out of memory", in->family);
@@ -328,7 +330,8 @@ static sn_tensor pos_for_grid(sn_ctx *ctx, sn_dit_stem *st, int gh, int gw, int 
         return sn_none();
     }
     sn_dit_sincos_pos_embed(tab, gh, gw, d);
-    st->pos_cache = sn_upload(ctx, sn_tensor_wrap(tab, SN_F32, SN_SHAPE((int64_t)gh * gw, d)));
+    st->pos_cache = sn_upload_as(ctx, sn_tensor_wrap(tab, SN_F32, SN_SHAPE((int64_t)gh * gw, d)),
+                                 sn_ctx_dtype(ctx));
     st->cache_gh = gh, st->cache_gw = gw;
     free(tab);
     return st->pos_cache;
@@ -341,55 +344,34 @@ sn_tensor sn_dit_embed_patches(sn_ctx *ctx, sn_dit_stem *st, const sn_dit_shape 
     return sn_add(ctx, h, pos);
 }
 
-/* [cos | sin] of t * freqs, freqs_k = exp(-ln(10000) k / half), in f32 exactly as the original
- * computes it (its float32 arguments reach ~1000 rad, so the f32 rounding is part of it). */
-static void timestep_frequencies(const float *t, int64_t n, int dim, float *out) {
+/* freqs_k = exp(-ln(10000) k / half) in f32 as the original computes it; the embedding is
+ * [cos | sin] of t * freqs with f32 arguments (they reach ~1000 rad, so the f32 rounding is
+ * part of the function), computed on the device (sn_timestep_embedding). The table is made on
+ * the first call and kept, so later calls (and CUDA graphs) upload nothing. */
+static sn_tensor timestep_freqs(sn_ctx *ctx, sn_dit_stem *st, int dim) {
     int half = dim / 2;
-    const float neg_log = (float)-log(10000.0);
-    for (int64_t i = 0; i < n; i++)
-        for (int k = 0; k < half; k++) {
-            float freq = expf(neg_log * (float)k / (float)half);
-            float arg = t[i] * freq;
-            out[i * dim + k] = (float)cos((double)arg);
-            out[i * dim + half + k] = (float)sin((double)arg);
-            if (dim % 2) out[i * dim + dim - 1] = 0.0f;
-        }
-}
-
-sn_tensor sn_dit_embed_time(sn_ctx *ctx, const sn_dit_stem *st, const sn_dit_shape *s, sn_tensor t) {
-    if (!sn_ok(ctx)) return sn_none();
-    int64_t n = t.shape[0];
-    float *tf = malloc((n + n * s->freq_dim) * sizeof(float));
-    if (!tf) {
+    if (sn_has(st->t_freqs) && st->t_freqs.shape[0] == half) return st->t_freqs;
+    float *f = malloc((half ? half : 1) * sizeof *f);
+    if (!f) {
         sn_fail(ctx, "out of memory embedding the time");
         return sn_none();
     }
-    sn_download(ctx, t, tf);
-    timestep_frequencies(tf, n, s->freq_dim, tf + n);
-    sn_tensor freq = sn_from_host(ctx, sn_tensor_wrap(tf + n, SN_F32, SN_SHAPE(n, s->freq_dim)));
-    free(tf);
+    const float neg_log = (float)-log(10000.0);
+    for (int k = 0; k < half; k++) f[k] = expf(neg_log * (float)k / (float)half);
+    st->t_freqs = sn_upload(ctx, sn_tensor_wrap(f, SN_F32, SN_SHAPE(half)));
+    free(f);
+    return st->t_freqs;
+}
+
+sn_tensor sn_dit_embed_time(sn_ctx *ctx, sn_dit_stem *st, const sn_dit_shape *s, sn_tensor t) {
+    sn_tensor freq = sn_timestep_embedding(ctx, t, timestep_freqs(ctx, st, s->freq_dim), s->freq_dim);
+    freq = sn_to(ctx, freq, sn_ctx_dtype(ctx));
     return sn_linear(ctx, sn_silu(ctx, sn_linear(ctx, freq, st->t_w0, st->t_b0)), st->t_w2, st->t_b2);
 }
 
-sn_tensor sn_dit_embed_condition(sn_ctx *ctx, const sn_dit_stem *st, const sn_dit_shape *s,
+sn_tensor sn_dit_embed_condition(sn_ctx *ctx, sn_dit_stem *st, const sn_dit_shape *s,
                                  sn_tensor t, sn_tensor y) {
-    if (!sn_ok(ctx)) return sn_none();
-    int64_t n = t.shape[0];
-    int32_t *lab = malloc(n * sizeof *lab);
-    sn_tensor *rows = malloc(n * sizeof *rows);
-    sn_tensor c = sn_none();
-    if (!lab || !rows) {
-        sn_fail(ctx, "out of memory embedding the condition");
-        goto done;
-    }
-    sn_download(ctx, y, lab);
-    sn_tensor temb = sn_dit_embed_time(ctx, st, s, t);
-    for (int64_t i = 0; i < n; i++) rows[i] = sn_slice(ctx, st->y_table, 0, lab[i], 1);
-    sn_tensor yemb = sn_concat(ctx, rows, (int)n, 0);
-    c = sn_add(ctx, temb, yemb);
-done:
-    free(lab), free(rows);
-    return c;
+    return sn_add(ctx, sn_dit_embed_time(ctx, st, s, t), sn_embedding(ctx, st->y_table, y));
 }
 
 sn_tensor sn_dit_final(sn_ctx *ctx, const sn_dit_stem *st, const sn_dit_shape *s, sn_tensor h,
@@ -409,8 +391,8 @@ void sn_dit_split_heads(sn_ctx *ctx, sn_tensor qkv, int heads, sn_tensor *q, sn_
     sn_tensor all = sn_permute(ctx, sn_reshape(qkv, SN_SHAPE(n, tk, 3, heads, hd)),
                                (const int[]){2, 0, 3, 1, 4});
     sn_tensor *out[3] = {q, k, v};
-    for (int i = 0; i < 3; i++)
-        *out[i] = sn_reshape(sn_slice(ctx, all, 0, i, 1), SN_SHAPE(n, heads, tk, hd));
+    for (int i = 0; i < 3; i++) /* views into `all`: no copies */
+        *out[i] = sn_reshape(sn_index(all, i), SN_SHAPE(n, heads, tk, hd));
 }
 
 sn_tensor sn_dit_merge_heads(sn_ctx *ctx, sn_tensor o) {
@@ -551,12 +533,8 @@ static sn_tensor attention(sn_ctx *ctx, const dit_block *b, int heads, const sn_
 }
 
 static sn_tensor mlp(sn_ctx *ctx, const dit_block *b, sn_tensor x) {
-    sn_tensor h = sn_gelu(ctx, sn_linear(ctx, x, b->fc1_w, b->fc1_b), SN_GELU_TANH);
-    return sn_linear(ctx, h, b->fc2_w, b->fc2_b);
+    return sn_linear(ctx, sn_linear_gelu(ctx, x, b->fc1_w, b->fc1_b), b->fc2_w, b->fc2_b);
 }
-
-/* (N, D) -> (N, 1, D): a per-item vector broadcast over the tokens. */
-static sn_tensor per_item(sn_tensor v) { return sn_reshape(v, SN_SHAPE(v.shape[0], 1, v.shape[1])); }
 
 /* adaLN-Zero block. */
 static sn_tensor block_forward(sn_ctx *ctx, const dit_block *b, int heads,
@@ -566,13 +544,10 @@ static sn_tensor block_forward(sn_ctx *ctx, const dit_block *b, int heads,
     sn_tensor shift_msa = mod[0], scale_msa = mod[1], gate_msa = mod[2];
     sn_tensor shift_mlp = mod[3], scale_mlp = mod[4], gate_mlp = mod[5];
 
-    sn_tensor a = sn_modulate(ctx, sn_layer_norm(ctx, x, sn_none(), sn_none(), DIT_LN_EPS),
-                              shift_msa, scale_msa);
-    x = sn_add(ctx, x, sn_mul(ctx, attention(ctx, b, heads, spec, a), per_item(gate_msa)));
-    sn_tensor f = sn_modulate(ctx, sn_layer_norm(ctx, x, sn_none(), sn_none(), DIT_LN_EPS),
-                              shift_mlp, scale_mlp);
-    x = sn_add(ctx, x, sn_mul(ctx, mlp(ctx, b, f), per_item(gate_mlp)));
-    return x;
+    sn_tensor a = sn_layer_norm_modulate(ctx, x, shift_msa, scale_msa, DIT_LN_EPS);
+    x = sn_gated_add(ctx, x, attention(ctx, b, heads, spec, a), gate_msa);
+    sn_tensor f = sn_layer_norm_modulate(ctx, x, shift_mlp, scale_mlp, DIT_LN_EPS);
+    return sn_gated_add(ctx, x, mlp(ctx, b, f), gate_mlp);
 }
 
 static sn_tensor dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_tensor y) {
@@ -581,9 +556,10 @@ static sn_tensor dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, s
     int gh = (int)x.shape[2] / s->patch, gw = (int)x.shape[3] / s->patch;
     sn_tensor silu_c = sn_silu(ctx, sn_dit_embed_condition(ctx, &dm->stem, s, t, y));
     sn_scope sc = sn_scope_begin(ctx); /* h lives at this mark, block after block */
+    sn_attn_spec spec = sn_dit_grid_attention(ctx, m, gh, gw);
     sn_tensor h = sn_scope_end(ctx, sc, sn_dit_embed_patches(ctx, &dm->stem, s, x));
     for (int i = 0; i < s->depth; i++)
-        h = sn_scope_end(ctx, sc, block_forward(ctx, &dm->blocks[i], dm->heads, &m->attn, h, silu_c));
+        h = sn_scope_end(ctx, sc, block_forward(ctx, &dm->blocks[i], dm->heads, &spec, h, silu_c));
     return sn_dit_final(ctx, &dm->stem, s, h, silu_c, gh, gw);
 }
 
@@ -744,6 +720,37 @@ void sn_dit_free(sn_dit *m) {
     free(m);
 }
 
+int sn_dit_set_attention(sn_ctx *ctx, sn_dit *m, const char *text) {
+    if (!sn_ok(ctx)) return -1;
+    char err[256];
+    sn_attn_spec s = {.kind = SN_ATTN_FULL};
+    if (!text || !strcmp(text, "full")) {
+        m->attn = s;
+        return 0;
+    }
+    const char *pre = "neighborhood:";
+    if (strncmp(text, pre, strlen(pre))) {
+        sn_fail(ctx, "attention '%s': expected full or neighborhood:window=K,...", text);
+        return -1;
+    }
+    s.kind = SN_ATTN_NEIGHBORHOOD;
+    if (sn_na_parse(text + strlen(pre), &s.na, err, sizeof err)) {
+        sn_fail(ctx, "attention '%s': %s", text, err);
+        return -1;
+    }
+    m->attn = s;
+    return 0;
+}
+
+sn_attn_spec sn_dit_grid_attention(sn_ctx *ctx, const sn_dit *m, int gh, int gw) {
+    sn_attn_spec s = m->attn;
+    char err[256];
+    if (s.kind == SN_ATTN_NEIGHBORHOOD && sn_ok(ctx) &&
+        sn_na_resolve(&s.na, 2, (const int[]){gh, gw}, err, sizeof err))
+        sn_fail(ctx, "neighborhood attention on the %dx%d token grid: %s", gh, gw, err);
+    return s;
+}
+
 sn_tensor sn_dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_tensor y) {
     if (!sn_ok(ctx)) return sn_none();
     if (!m) {
@@ -756,6 +763,7 @@ sn_tensor sn_dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_te
         return sn_none();
     }
     if (!sn_dit_check_inputs(ctx, m, x, t, y)) return sn_none();
-    sn_scope s = sn_scope_begin(ctx);
-    return sn_scope_end(ctx, s, m->ops->forward(ctx, m, x, t, y));
+    sn_scope s = sn_scope_begin(ctx); /* the model runs in the context's dtype, answers in f32 */
+    sn_tensor out = m->ops->forward(ctx, m, sn_to(ctx, x, sn_ctx_dtype(ctx)), t, y);
+    return sn_scope_end(ctx, s, sn_to(ctx, out, SN_F32));
 }

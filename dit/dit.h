@@ -153,6 +153,15 @@ void sn_dit_free(sn_dit *m);
  * set on bad inputs (shapes, dtypes, a label outside [0, num_classes]). */
 sn_tensor sn_dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_tensor y);
 
+/* Sets the blocks' self-attention from the CLI's --attention text: "full", or
+ * "neighborhood:window=K[xK],stride=S[xS],dilation=D[xD],causal=C[xC]" (NATTEN's windows over
+ * the 2-D token grid, training-free; core/neighborhood.h). Returns 0, or -1 with the context
+ * error set. */
+int sn_dit_set_attention(sn_ctx *ctx, sn_dit *m, const char *text);
+/* The spec a forward uses on a gh x gw token grid: m->attn with a neighborhood resolved for the
+ * grid (the error set when its windows do not fit). */
+sn_attn_spec sn_dit_grid_attention(sn_ctx *ctx, const sn_dit *m, int gh, int gw);
+
 /* One evaluation of a text-conditioned model (family "textdit"):
  *   x     (N, C_in, H, W) f32 latents, H and W multiples of the patch size
  *   t     (N) f32 time in the model's convention (info.time; info.time_scale is applied inside)
@@ -242,6 +251,7 @@ typedef struct {
     sn_tensor f_lin_w, f_lin_b;     /* final_layer.linear: (p p C_out, D) */
     sn_tensor pos_cache;            /* a computed table for another grid, kept for reuse */
     int cache_gh, cache_gw;
+    sn_tensor t_freqs;              /* the timestep frequencies (freq_dim / 2), made on first use */
 } sn_dit_stem;
 void sn_dit_bind_stem(sn_dit_loader *ld, sn_dit_stem *st, const sn_dit_shape *s, int rmsnorm);
 
@@ -253,9 +263,9 @@ int sn_dit_check_inputs(sn_ctx *ctx, const sn_dit *m, sn_tensor x, sn_tensor t, 
  * else a computed one). */
 sn_tensor sn_dit_embed_patches(sn_ctx *ctx, sn_dit_stem *st, const sn_dit_shape *s, sn_tensor x);
 /* t_embedder(t) (N, D); the frequency embedding in f32 as the original. */
-sn_tensor sn_dit_embed_time(sn_ctx *ctx, const sn_dit_stem *st, const sn_dit_shape *s, sn_tensor t);
+sn_tensor sn_dit_embed_time(sn_ctx *ctx, sn_dit_stem *st, const sn_dit_shape *s, sn_tensor t);
 /* c = t_embedder(t) + y_embedder(y) (N, D); the frequency embedding in f32 as the original. */
-sn_tensor sn_dit_embed_condition(sn_ctx *ctx, const sn_dit_stem *st, const sn_dit_shape *s,
+sn_tensor sn_dit_embed_condition(sn_ctx *ctx, sn_dit_stem *st, const sn_dit_shape *s,
                                  sn_tensor t, sn_tensor y);
 /* final_layer then unpatchify: (N, T, D) -> (N, C_out, H, W). silu_c is SiLU(c). */
 sn_tensor sn_dit_final(sn_ctx *ctx, const sn_dit_stem *st, const sn_dit_shape *s, sn_tensor h,

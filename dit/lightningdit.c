@@ -224,9 +224,11 @@ done:
 /* =========================================================================================
  * Forward */
 
-static sn_tensor norm(sn_ctx *ctx, sn_tensor x, sn_tensor rms_weight) {
-    return sn_has(rms_weight) ? sn_rms_norm(ctx, x, rms_weight, LDIT_EPS)
-                              : sn_layer_norm(ctx, x, sn_none(), sn_none(), LDIT_EPS);
+/* RMSNorm (with its weight) or LayerNorm (no affine), then the adaLN modulation. */
+static sn_tensor norm_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor rms_weight, sn_tensor shift,
+                               sn_tensor scale) {
+    if (!sn_has(rms_weight)) return sn_layer_norm_modulate(ctx, x, shift, scale, LDIT_EPS);
+    return sn_modulate(ctx, sn_rms_norm(ctx, x, rms_weight, LDIT_EPS), shift, scale);
 }
 
 static sn_tensor qk_norm(sn_ctx *ctx, int kind, sn_tensor x, sn_tensor w, sn_tensor b) {
@@ -262,8 +264,9 @@ static void rope_for_grid(sn_ctx *ctx, ldit_model *lm, int gh, int gw, sn_tensor
             return;
         }
         sn_dit_rope_tables(tab, tab + tk * hd, gh, gw, (int)hd);
-        lm->cache_cos = sn_upload(ctx, sn_tensor_wrap(tab, SN_F32, SN_SHAPE(tk, hd)));
-        lm->cache_sin = sn_upload(ctx, sn_tensor_wrap(tab + tk * hd, SN_F32, SN_SHAPE(tk, hd)));
+        sn_dtype dt = sn_ctx_dtype(ctx);
+        lm->cache_cos = sn_upload_as(ctx, sn_tensor_wrap(tab, SN_F32, SN_SHAPE(tk, hd)), dt);
+        lm->cache_sin = sn_upload_as(ctx, sn_tensor_wrap(tab + tk * hd, SN_F32, SN_SHAPE(tk, hd)), dt);
         lm->cache_gh = gh, lm->cache_gw = gw;
         free(tab);
     }
@@ -282,18 +285,13 @@ static sn_tensor attention(sn_ctx *ctx, const ldit_model *lm, const ldit_block *
 }
 
 static sn_tensor ffn(sn_ctx *ctx, const ldit_model *lm, const ldit_block *b, sn_tensor x) {
-    sn_tensor h = sn_linear(ctx, x, b->in_w, b->in_b);
-    if (lm->swiglu) {
-        sn_tensor x12[2];
-        sn_split(ctx, h, -1, 2, x12);
-        h = sn_mul(ctx, sn_silu(ctx, x12[0]), x12[1]);
-    } else {
-        h = sn_gelu(ctx, h, SN_GELU_TANH);
-    }
-    return sn_linear(ctx, h, b->out_w, b->out_b);
+    if (!lm->swiglu)
+        return sn_linear(ctx, sn_linear_gelu(ctx, x, b->in_w, b->in_b), b->out_w, b->out_b);
+    sn_tensor x12[2]; /* SwiGLU: silu(x1) * x2 */
+    sn_split(ctx, sn_linear(ctx, x, b->in_w, b->in_b), -1, 2, x12);
+    return sn_linear(ctx, sn_mul(ctx, sn_silu(ctx, x12[0]), x12[1]), b->out_w, b->out_b);
 }
 
-static sn_tensor per_item(sn_tensor v) { return sn_reshape(v, SN_SHAPE(v.shape[0], 1, v.shape[1])); }
 
 static sn_tensor block_forward(sn_ctx *ctx, const ldit_model *lm, const ldit_block *b,
                                const sn_attn_spec *spec, sn_tensor x, sn_tensor silu_c,
@@ -303,17 +301,16 @@ static sn_tensor block_forward(sn_ctx *ctx, const ldit_model *lm, const ldit_blo
     if (lm->wo_shift) {
         sn_split(ctx, ada, 1, 4, mod);
         scale_msa = mod[0], gate_msa = mod[1], scale_mlp = mod[2], gate_mlp = mod[3];
-        shift_msa = shift_mlp = sn_zeros(ctx, SN_F32, SN_SHAPE(x.shape[0], lm->s.hidden));
+        shift_msa = shift_mlp = sn_zeros(ctx, x.dtype, SN_SHAPE(x.shape[0], lm->s.hidden));
     } else {
         sn_split(ctx, ada, 1, 6, mod);
         shift_msa = mod[0], scale_msa = mod[1], gate_msa = mod[2];
         shift_mlp = mod[3], scale_mlp = mod[4], gate_mlp = mod[5];
     }
-    sn_tensor a = sn_modulate(ctx, norm(ctx, x, b->norm1_w), shift_msa, scale_msa);
-    x = sn_add(ctx, x, sn_mul(ctx, attention(ctx, lm, b, spec, a, cos, sin), per_item(gate_msa)));
-    sn_tensor f = sn_modulate(ctx, norm(ctx, x, b->norm2_w), shift_mlp, scale_mlp);
-    x = sn_add(ctx, x, sn_mul(ctx, ffn(ctx, lm, b, f), per_item(gate_mlp)));
-    return x;
+    sn_tensor a = norm_modulate(ctx, x, b->norm1_w, shift_msa, scale_msa);
+    x = sn_gated_add(ctx, x, attention(ctx, lm, b, spec, a, cos, sin), gate_msa);
+    sn_tensor f = norm_modulate(ctx, x, b->norm2_w, shift_mlp, scale_mlp);
+    return sn_gated_add(ctx, x, ffn(ctx, lm, b, f), gate_mlp);
 }
 
 static sn_tensor ldit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_tensor y) {
@@ -323,10 +320,11 @@ static sn_tensor ldit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, 
     sn_tensor cos = sn_none(), sin = sn_none();
     if (lm->rope) rope_for_grid(ctx, lm, gh, gw, &cos, &sin);
     sn_tensor silu_c = sn_silu(ctx, sn_dit_embed_condition(ctx, &lm->stem, s, t, y));
+    sn_attn_spec spec = sn_dit_grid_attention(ctx, m, gh, gw);
     sn_scope sc = sn_scope_begin(ctx); /* h lives at this mark, block after block */
     sn_tensor h = sn_scope_end(ctx, sc, sn_dit_embed_patches(ctx, &lm->stem, s, x));
     for (int i = 0; i < s->depth; i++)
-        h = sn_scope_end(ctx, sc, block_forward(ctx, lm, &lm->blocks[i], &m->attn, h, silu_c, cos, sin));
+        h = sn_scope_end(ctx, sc, block_forward(ctx, lm, &lm->blocks[i], &spec, h, silu_c, cos, sin));
     sn_tensor out = sn_dit_final(ctx, &lm->stem, s, h, silu_c, gh, gw);
     if (lm->learn_sigma) out = sn_slice(ctx, out, 1, 0, s->in_channels); /* x, _ = x.chunk(2) */
     return out;

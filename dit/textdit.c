@@ -104,7 +104,8 @@ static sn_tensor pos_for_grid(sn_ctx *ctx, td_model *tm, int gh, int gw) {
         return sn_none();
     }
     pixart_pos_table(tab, gh, gw, d, bh, bw, tm->lewei);
-    tm->pos_cache = sn_upload(ctx, sn_tensor_wrap(tab, SN_F32, SN_SHAPE((int64_t)gh * gw, d)));
+    tm->pos_cache = sn_upload_as(ctx, sn_tensor_wrap(tab, SN_F32, SN_SHAPE((int64_t)gh * gw, d)),
+                                 sn_ctx_dtype(ctx));
     tm->cache_gh = gh, tm->cache_gw = gw;
     free(tab);
     return tm->pos_cache;
@@ -384,6 +385,7 @@ static sn_tensor pooled_text(sn_ctx *ctx, sn_tensor text, const float *m01) {
             w[i * len + l] = (float)(m01[i * len + l] / (cnt > 1 ? cnt : 1));
     }
     sn_tensor wt = sn_from_host(ctx, sn_tensor_wrap(w, SN_F32, SN_SHAPE(n, 1, len)));
+    wt = sn_to(ctx, wt, text.dtype);
     free(w);
     sn_tensor p = sn_matmul(ctx, wt, text);
     return sn_reshape(p, SN_SHAPE(n, text.shape[2]));
@@ -419,16 +421,15 @@ static sn_tensor cross_attention(sn_ctx *ctx, const td_block *b, int heads, sn_t
     sn_tensor kv = sn_permute(ctx, sn_reshape(sn_linear(ctx, y, b->kv_w, b->kv_b),
                                               SN_SHAPE(n, len, 2, heads, hd)),
                               (const int[]){2, 0, 3, 1, 4}); /* (2, N, H, L, hd) */
-    sn_tensor k = sn_reshape(sn_slice(ctx, kv, 0, 0, 1), SN_SHAPE(n, heads, len, hd));
-    sn_tensor v = sn_reshape(sn_slice(ctx, kv, 0, 1, 1), SN_SHAPE(n, heads, len, hd));
+    sn_tensor k = sn_reshape(sn_index(kv, 0), SN_SHAPE(n, heads, len, hd)); /* views */
+    sn_tensor v = sn_reshape(sn_index(kv, 1), SN_SHAPE(n, heads, len, hd));
     sn_attn_spec spec = {.kind = SN_ATTN_FULL, .bias = bias};
     sn_tensor o = sn_dit_merge_heads(ctx, sn_attention(ctx, q, k, v, &spec));
     return sn_linear(ctx, o, b->cproj_w, b->cproj_b);
 }
 
 static sn_tensor mlp(sn_ctx *ctx, const td_block *b, sn_tensor x) {
-    sn_tensor h = sn_gelu(ctx, sn_linear(ctx, x, b->fc1_w, b->fc1_b), SN_GELU_TANH);
-    return sn_linear(ctx, h, b->fc2_w, b->fc2_b);
+    return sn_linear(ctx, sn_linear_gelu(ctx, x, b->fc1_w, b->fc1_b), b->fc2_w, b->fc2_b);
 }
 
 /* table (k, D) + v (N, k D) viewed as (N, k, D), split into k tensors (N, 1, D): PixArt's
@@ -445,17 +446,14 @@ static sn_tensor block_forward(sn_ctx *ctx, const td_model *tm, const td_block *
                                sn_tensor bias) {
     sn_tensor mod[6];
     table_chunks(ctx, b->table, t0, 6, mod);
-    sn_tensor shift_msa = flat(mod[0]), scale_msa = flat(mod[1]), gate_msa = mod[2];
-    sn_tensor shift_mlp = flat(mod[3]), scale_mlp = flat(mod[4]), gate_mlp = mod[5];
+    sn_tensor shift_msa = flat(mod[0]), scale_msa = flat(mod[1]), gate_msa = flat(mod[2]);
+    sn_tensor shift_mlp = flat(mod[3]), scale_mlp = flat(mod[4]), gate_mlp = flat(mod[5]);
 
-    sn_tensor a = sn_modulate(ctx, sn_layer_norm(ctx, x, sn_none(), sn_none(), TD_LN_EPS),
-                              shift_msa, scale_msa);
-    x = sn_add(ctx, x, sn_mul(ctx, self_attention(ctx, b, tm->heads, spec, a), gate_msa));
+    sn_tensor a = sn_layer_norm_modulate(ctx, x, shift_msa, scale_msa, TD_LN_EPS);
+    x = sn_gated_add(ctx, x, self_attention(ctx, b, tm->heads, spec, a), gate_msa);
     x = sn_add(ctx, x, cross_attention(ctx, b, tm->heads, x, y, bias));
-    sn_tensor f = sn_modulate(ctx, sn_layer_norm(ctx, x, sn_none(), sn_none(), TD_LN_EPS),
-                              shift_mlp, scale_mlp);
-    x = sn_add(ctx, x, sn_mul(ctx, mlp(ctx, b, f), gate_mlp));
-    return x;
+    sn_tensor f = sn_layer_norm_modulate(ctx, x, shift_mlp, scale_mlp, TD_LN_EPS);
+    return sn_gated_add(ctx, x, mlp(ctx, b, f), gate_mlp);
 }
 
 static sn_tensor td_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_tensor text,
@@ -476,17 +474,18 @@ static sn_tensor td_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn
         temb = sn_add(ctx, temb, p);
     }
     sn_tensor t0 = sn_linear(ctx, sn_silu(ctx, temb), tm->tb_w, tm->tb_b); /* (N, 6D) */
-    sn_tensor y = sn_linear(ctx, sn_gelu(ctx, sn_linear(ctx, text, tm->y1_w, tm->y1_b), SN_GELU_TANH),
+    sn_tensor y = sn_linear(ctx, sn_linear_gelu(ctx, text, tm->y1_w, tm->y1_b),
                             tm->y2_w, tm->y2_b);
     sn_tensor bias = sn_has(mask) ? padding_bias(ctx, m01, n, len) : sn_none();
     free(m01);
 
+    sn_attn_spec spec = sn_dit_grid_attention(ctx, m, gh, gw);
     sn_scope sc = sn_scope_begin(ctx); /* h lives at this mark, block after block */
     sn_tensor pos = pos_for_grid(ctx, tm, gh, gw);
     sn_tensor h = sn_linear(ctx, sn_patchify(ctx, x, s->patch), tm->stem.x_w, tm->stem.x_b);
     h = sn_scope_end(ctx, sc, sn_add(ctx, h, pos));
     for (int i = 0; i < s->depth; i++)
-        h = sn_scope_end(ctx, sc, block_forward(ctx, tm, &tm->blocks[i], &m->attn, h, t0, y, bias));
+        h = sn_scope_end(ctx, sc, block_forward(ctx, tm, &tm->blocks[i], &spec, h, t0, y, bias));
 
     sn_tensor fm[2]; /* shift, scale = table (2, D) + t (N, 1, D) */
     sn_split(ctx, sn_add(ctx, sn_reshape(temb, SN_SHAPE(n, 1, s->hidden)), tm->f_table), 1, 2, fm);
@@ -505,6 +504,8 @@ sn_tensor sn_textdit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, s
         return sn_none();
     }
     if (!check_inputs(ctx, m, x, t, text, mask)) return sn_none();
-    sn_scope s = sn_scope_begin(ctx);
-    return sn_scope_end(ctx, s, td_forward(ctx, m, x, t, text, mask));
+    sn_scope s = sn_scope_begin(ctx); /* the model runs in the context's dtype, answers in f32 */
+    sn_dtype dt = sn_ctx_dtype(ctx);
+    sn_tensor out = td_forward(ctx, m, sn_to(ctx, x, dt), t, sn_to(ctx, text, dt), mask);
+    return sn_scope_end(ctx, s, sn_to(ctx, out, SN_F32));
 }

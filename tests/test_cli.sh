@@ -74,4 +74,15 @@ expect 1 "not an autoencoder" -- "$bin" encode --vae "$tmp/good.safetensors" "$t
 [ ! -e "$tmp/out.png" ] && [ ! -e "$tmp/out.safetensors" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: output left behind"; }
 ls -a "$tmp" | grep -q '^\.out' && { fail=$((fail + 1)); echo "FAIL: temporary file left behind"; } || pass=$((pass + 1))
 
+# --attention: neighborhood attention over the token grid, training-free (checked against the
+# dense oracle in test_neighborhood.c); windows that do not fit the grid are one clear error
+fx=${SINTER_SRC:-..}/tests/fixtures
+gen=("$bin" generate -q --model "$fx/dit/dit.pt" --model-kind dit:heads=4 --vae "$fx/vae_kl/sd.safetensors" --class 3 --steps 2)
+expect 0 '' -- "${gen[@]}" --attention neighborhood:window=3 -o "$tmp/na.png"
+ok '[ -s "$tmp/na.png" ]' "generate with neighborhood attention wrote no PNG"
+expect 1 'window 9 x dilation 1 does not fit the grid size 4' -- "${gen[@]}" --attention neighborhood:window=9 -o "$tmp/na9.png"
+ok '[ ! -e "$tmp/na9.png" ]' "a failed generate left a file"
+expect 1 "attention 'dense': expected full or neighborhood" -- "${gen[@]}" --attention dense -o "$tmp/nd.png"
+expect 1 'stride' -- "${gen[@]}" --attention neighborhood:window=3,stride=5 -o "$tmp/ns.png"
+
 finish test_cli

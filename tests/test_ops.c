@@ -956,8 +956,11 @@ static void test_errors(void) {
     expect_error(sn_attention(ctx, RND(1, 2, 3, 4), RND(1, 2, 5, 4), RND(1, 2, 6, 4), NULL),
                  "attention", "[1, 2, 6, 4]");
     expect_error(sn_attention(ctx, RND(1, 2, 3, 4), RND(1, 2, 5, 4), RND(1, 2, 5, 4),
-                              &(sn_attn_spec){.kind = (sn_attn_kind)1}),
-                 "attention", "kind 1");
+                              &(sn_attn_spec){.kind = (sn_attn_kind)7}),
+                 "attention", "kind 7");
+    expect_error(sn_attention(ctx, RND(1, 2, 3, 4), RND(1, 2, 5, 4), RND(1, 2, 5, 4),
+                              &(sn_attn_spec){.kind = SN_ATTN_NEIGHBORHOOD}),
+                 "attention", "0 axes");
     expect_error(sn_attention(ctx, RND(2, 3, 4, 5), RND(2, 3, 6, 5), RND(2, 3, 6, 5),
                               &(sn_attn_spec){.bias = RND(2, 1, 1, 4)}),
                  "attention", "bias [2, 1, 1, 4]");

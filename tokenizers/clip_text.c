@@ -69,7 +69,7 @@ static sn_tensor bind(const loader *ld, int ndim, const int64_t *shape, const ch
     vsnprintf(rest, sizeof rest, fmt, ap);
     va_end(ap);
     snprintf(name, sizeof name, "%s%s", ld->root, rest);
-    return sn_ckpt_bind(ld->ctx, ld->ck, name, SN_F32, ndim, shape);
+    return sn_ckpt_bind(ld->ctx, ld->ck, name, sn_ctx_dtype(ld->ctx), ndim, shape);
 }
 
 static int has(const sn_ckpt *ck, const char *root, const char *rest) {
@@ -296,7 +296,7 @@ sn_text_encoder *sn_clip_text_load(sn_ctx *ctx, const sn_ckpt *ck, const char *p
         int64_t p = in->projection_dim;
         for (int64_t i = 0; i < p; i++) /* to (P, D) as a Linear weight */
             for (int64_t j = 0; j < d; j++) wt[i * d + j] = openclip ? w[j * p + i] : w[i * d + j];
-        m->proj = sn_upload(ctx, sn_tensor_wrap(wt, SN_F32, SN_SHAPE(p, d)));
+        m->proj = sn_upload_as(ctx, sn_tensor_wrap(wt, SN_F32, SN_SHAPE(p, d)), sn_ctx_dtype(ctx));
         free(w), free(wt);
     }
     if (!sn_ok(ctx)) goto fail;
@@ -383,6 +383,7 @@ static int clip_encode(sn_ctx *ctx, void *impl, const sn_text_encoder_info *in,
     sn_tensor x = sn_none();
     if (!sn_te_gather(ctx, m->tokens, ids, nl, host))
         x = sn_from_host(ctx, sn_tensor_wrap(host, SN_F32, SN_SHAPE(n, len, d)));
+    x = sn_to(ctx, x, sn_ctx_dtype(ctx)); /* the model's dtype; the result comes back in f32 */
     x = sn_add(ctx, x, sn_slice(ctx, m->pos, 0, 0, len));
     sn_attn_spec spec = {.kind = SN_ATTN_FULL, .causal = 1};
     if (mask) { /* (N, 1, 1, L): padded keys hidden from every query */
@@ -416,7 +417,7 @@ static int clip_encode(sn_ctx *ctx, void *impl, const sn_text_encoder_info *in,
     int64_t nh = nl * d, np = (int64_t)n * d, ne = (int64_t)n * in->projection_dim;
     sn_tensor parts[3] = {sn_reshape(hidden, SN_SHAPE(nh)), sn_reshape(pooled, SN_SHAPE(np)),
                           sn_reshape(embeds, SN_SHAPE(ne ? ne : 1))};
-    sn_tensor packed = sn_concat(ctx, parts, ne ? 3 : 2, 0);
+    sn_tensor packed = sn_to(ctx, sn_concat(ctx, parts, ne ? 3 : 2, 0), SN_F32);
     packed = sn_scope_end(ctx, outer, packed);
     if (!sn_ok(ctx) || !sn_has(packed)) return -1;
     out->hidden = view(packed, 0, SN_SHAPE(n, len, d));

@@ -78,8 +78,9 @@ static sn_tensor bind(const loader *ld, int optional, int ndim, const int64_t *s
     vsnprintf(rest, sizeof rest, fmt, ap);
     va_end(ap);
     snprintf(name, sizeof name, "%s%s", ld->root, rest);
-    return optional ? sn_ckpt_bind_opt(ld->ctx, ld->ck, name, SN_F32, ndim, shape)
-                    : sn_ckpt_bind(ld->ctx, ld->ck, name, SN_F32, ndim, shape);
+    sn_dtype dt = sn_ctx_dtype(ld->ctx);
+    return optional ? sn_ckpt_bind_opt(ld->ctx, ld->ck, name, dt, ndim, shape)
+                    : sn_ckpt_bind(ld->ctx, ld->ck, name, dt, ndim, shape);
 }
 
 static const sn_ckpt_entry *find(const sn_ckpt *ck, const char *root, const char *fmt, ...)
@@ -304,6 +305,7 @@ static int t5_encode(sn_ctx *ctx, void *impl, const sn_text_encoder_info *in, co
     sn_tensor x = sn_none(), mask_bias = sn_none();
     if (!sn_te_gather(ctx, m->tokens, ids, nl, host))
         x = sn_from_host(ctx, sn_tensor_wrap(host, SN_F32, SN_SHAPE(n, len, d)));
+    x = sn_to(ctx, x, sn_ctx_dtype(ctx)); /* the model's dtype; the result comes back in f32 */
     if (mask) {
         for (int64_t i = 0; i < nl; i++) host[i] = mask[i] ? 0.0f : MASKED;
         mask_bias = sn_from_host(ctx, sn_tensor_wrap(host, SN_F32, SN_SHAPE(n, 1, 1, len)));
@@ -327,7 +329,7 @@ static int t5_encode(sn_ctx *ctx, void *impl, const sn_text_encoder_info *in, co
     }
     free(bucket);
     if (!opts->skip || opts->skip_norm) x = sn_rms_norm(ctx, x, m->lnf, in->eps);
-    x = sn_scope_end(ctx, outer, x);
+    x = sn_scope_end(ctx, outer, sn_to(ctx, x, SN_F32));
     if (!sn_ok(ctx) || !sn_has(x)) return -1;
     out->hidden = x;
     return 0;

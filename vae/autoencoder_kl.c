@@ -287,7 +287,7 @@ static sn_tensor kl_bind(kl_loader *ld, const char *prefix, const char *leaf, in
     char path[256], name[256];
     snprintf(path, sizeof path, "%s.%s", prefix, leaf);
     kl_name(ld->naming, ld->levels, path, name, sizeof name);
-    sn_tensor t = sn_ckpt_bind(ld->ctx, ld->ck, name, SN_F32, ndim, shape);
+    sn_tensor t = sn_ckpt_bind(ld->ctx, ld->ck, name, sn_ctx_dtype(ld->ctx), ndim, shape);
     if (sn_has(t)) {
         kl_mark_used(ld, name);
         ld->n_params += sn_numel(t);
@@ -793,7 +793,8 @@ static sn_tensor kl_encode(sn_ctx *ctx, void *impl, sn_tensor x, sn_tensor noise
     }
     int64_t lc = c->latent_channels;
     sn_scope s = sn_scope_begin(ctx);
-    sn_tensor moments = encoder_forward(ctx, m, x);
+    /* the network runs in the context's dtype; the latent arithmetic stays in f32 */
+    sn_tensor moments = sn_to(ctx, encoder_forward(ctx, m, sn_to(ctx, x, sn_ctx_dtype(ctx))), SN_F32);
     sn_tensor z = sn_slice(ctx, moments, 1, 0, lc);
     if (sn_has(noise)) {
         if (!sn_same_shape(noise, z) || noise.dtype != SN_F32) {
@@ -828,7 +829,8 @@ static sn_tensor kl_decode(sn_ctx *ctx, void *impl, sn_tensor z) {
     }
     sn_scope s = sn_scope_begin(ctx);
     sn_tensor u = sn_add(ctx, sn_div(ctx, z, m->lat_mul), m->lat_mean);
-    return sn_scope_end(ctx, s, decoder_forward(ctx, m, u));
+    sn_tensor y = decoder_forward(ctx, m, sn_to(ctx, u, sn_ctx_dtype(ctx)));
+    return sn_scope_end(ctx, s, sn_to(ctx, y, SN_F32));
 }
 
 static void kl_destroy(void *impl) { free(impl); }

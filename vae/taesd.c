@@ -99,8 +99,9 @@ static sn_tensor bind(sn_ctx *ctx, const names *nm, int i, const char *rest, int
                       int ndim, const int64_t *shape) {
     char key[160];
     snprintf(key, sizeof key, "%s%d.%s", nm->prefix, i + nm->index_shift, rest);
-    return optional ? sn_ckpt_bind_opt(ctx, nm->ck, key, SN_F32, ndim, shape)
-                    : sn_ckpt_bind(ctx, nm->ck, key, SN_F32, ndim, shape);
+    sn_dtype dt = sn_ctx_dtype(ctx);
+    return optional ? sn_ckpt_bind_opt(ctx, nm->ck, key, dt, ndim, shape)
+                    : sn_ckpt_bind(ctx, nm->ck, key, dt, ndim, shape);
 }
 
 static void load_block(sn_ctx *ctx, const names *nm, int i, int c_in, int c_out, block_w *b) {
@@ -193,8 +194,8 @@ static sn_tensor tiny_encode(sn_ctx *ctx, void *impl, sn_tensor x, sn_tensor noi
         return sn_none();
     }
     sn_scope s = sn_scope_begin(ctx);
-    sn_tensor z = net_forward(ctx, &m->enc, sn_affine(ctx, x, 0.5f, 0.5f)); /* [-1,1] -> [0,1] */
-    return sn_scope_end(ctx, s, z);
+    sn_tensor x01 = sn_affine(ctx, sn_to(ctx, x, sn_ctx_dtype(ctx)), 0.5f, 0.5f); /* [-1,1] -> [0,1] */
+    return sn_scope_end(ctx, s, sn_to(ctx, net_forward(ctx, &m->enc, x01), SN_F32));
 }
 
 static sn_tensor tiny_decode(sn_ctx *ctx, void *impl, sn_tensor z) {
@@ -204,7 +205,8 @@ static sn_tensor tiny_decode(sn_ctx *ctx, void *impl, sn_tensor z) {
         return sn_none();
     }
     sn_scope s = sn_scope_begin(ctx);
-    sn_tensor y = sn_affine(ctx, net_forward(ctx, &m->dec, z), 2, -1); /* [0,1] -> [-1,1] */
+    sn_tensor y = net_forward(ctx, &m->dec, sn_to(ctx, z, sn_ctx_dtype(ctx)));
+    y = sn_affine(ctx, sn_to(ctx, y, SN_F32), 2, -1); /* [0,1] -> [-1,1] */
     return sn_scope_end(ctx, s, y);
 }
 

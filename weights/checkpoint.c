@@ -264,7 +264,8 @@ static sn_tensor bind(sn_ctx *ctx, const sn_ckpt *ck, const char *name, sn_dtype
             return sn_none();
         }
     }
-    if (dt != SN_F32 && dt != e->dtype) {
+    int to_float = dt == SN_F32 || dt == SN_F16 || dt == SN_BF16;
+    if (!to_float && dt != e->dtype) {
         sn_fail(ctx, "%s: tensor '%s': binding %s as %s is not supported", ck->path, name,
                 sn_dtype_name(e->dtype), sn_dtype_name(dt));
         return sn_none();
@@ -274,7 +275,7 @@ static sn_tensor bind(sn_ctx *ctx, const sn_ckpt *ck, const char *name, sn_dtype
         sn_tensor host = sn_tensor_wrap((void *)e->data, e->dtype, e->ndim, e->shape);
         return sn_upload(ctx, host);
     }
-    /* convert to f32 on the host, then place it on the device */
+    /* convert to f32 on the host, then to dt on the way to the device */
     float *tmp = malloc(n ? n * sizeof(float) : 1);
     if (!tmp || sn_ckpt_entry_to_f32(e, tmp)) {
         free(tmp);
@@ -282,7 +283,7 @@ static sn_tensor bind(sn_ctx *ctx, const sn_ckpt *ck, const char *name, sn_dtype
                 sn_dtype_name(e->dtype));
         return sn_none();
     }
-    sn_tensor t = sn_upload(ctx, sn_tensor_wrap(tmp, SN_F32, e->ndim, e->shape));
+    sn_tensor t = sn_upload_as(ctx, sn_tensor_wrap(tmp, SN_F32, e->ndim, e->shape), dt);
     free(tmp);
     return t;
 }

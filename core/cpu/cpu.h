@@ -99,6 +99,23 @@ void sn_cpu_pad2d(const void *x, void *y, size_t elsize, int64_t planes, int64_t
  * type's range (NaN gives 0), where torch leaves out-of-range values undefined. */
 void sn_cpu_cast(const void *x, sn_dtype from, void *y, sn_dtype to, int64_t n);
 
+/* --- fused.c ------------------------------------------------------------------------------ */
+/* y = layer_norm(x) (no affine) * (1 + scale) + shift; x (n, l, d), shift and scale (n, d). */
+void sn_cpu_layer_norm_modulate(const float *x, const float *shift, const float *scale, float *y,
+                                int64_t n, int64_t l, int64_t d, float eps);
+/* y = x + a * gate; x and a (n, l, d), gate (n, d). */
+void sn_cpu_gated_add(const float *x, const float *a, const float *gate, float *y, int64_t n,
+                      int64_t l, int64_t d);
+
+/* --- embedding.c ---------------------------------------------------------------------------- */
+/* y[i] = table row ids[i] (row_bytes each), zeros for an id outside [0, rows). */
+void sn_cpu_embedding(const void *table, const int32_t *ids, void *y, int64_t n, int64_t rows,
+                      size_t row_bytes);
+/* y (n, dim) = [cos(t freqs) | sin(t freqs) | 0...], the argument rounded to f32, the cosine and
+ * sine taken in double; dim is 2 half or more (the rest zero). */
+void sn_cpu_timestep_embedding(const float *t, const float *freqs, float *y, int64_t n,
+                               int64_t half, int64_t dim);
+
 /* --- resample.c --------------------------------------------------------------------- */
 /* `planes` (h, w) planes -> (h * fh, w * fw). */
 void sn_cpu_upsample_nearest(const float *x, float *y, int64_t planes, int64_t h, int64_t w,

@@ -19,7 +19,7 @@ extern "C" {
 }
 
 // One cached convolution: its shape, cuDNN descriptors and chosen algorithm.
-#define SN_CONV_KEY 14
+#define SN_CONV_KEY 15
 struct sn_conv_plan {
     int64_t key[SN_CONV_KEY];
     cudnnTensorDescriptor_t xd, yd;

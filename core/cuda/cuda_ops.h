@@ -5,10 +5,10 @@
  * cuBLASLt or cuDNN call can, and then the launcher sets the context error naming the call
  * and its message, and the op returns the empty tensor.
  *
- * Element types: `dt` names the storage dtype of the float tensors where a launcher takes
- * one (f32 now; f16/bf16 are the next phase and already have their place in the dispatch
- * inside each launcher). Math is f32 throughout; matrix products and convolutions run with
- * TF32 off so that f32 results match the CPU backend to rounding.
+ * Element types: `dt` names the storage dtype (f32, f16 or bf16) of the float tensors of a
+ * call. Math is f32 throughout; f32 matrix products and convolutions run with TF32 off so that
+ * their results match the CPU backend to rounding; f16/bf16 ones use the tensor cores with f32
+ * accumulation.
  *
  * The files: elementwise.cu (unary, broadcast binary, modulate, cast), softmax.cu, norm.cu
  * (layer/RMS/group norm), layout.cu (permute, block copies, pad, resampling, pools),
@@ -44,25 +44,29 @@ void sn_cuda_cast(sn_ctx *ctx, const void *x, sn_dtype from, void *y, sn_dtype t
 void sn_cuda_softmax(sn_ctx *ctx, sn_dtype dt, const void *x, void *y, int64_t rows, int64_t n);
 
 /* --- norm.cu ------------------------------------------------------------------------ */
-void sn_cuda_layer_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const float *w, const float *b,
+/* The weights and biases (or NULL) have x's dtype. */
+void sn_cuda_layer_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, const void *b,
                         void *y, int64_t rows, int64_t n, float eps);
-void sn_cuda_rms_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const float *w, void *y,
+void sn_cuda_rms_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, void *y,
                       int64_t rows, int64_t n, float eps);
 /* x (N, C, S); w and b (C) or NULL. Scratch for the partial sums comes from the arena. */
-void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const float *w, const float *b,
+void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, const void *b,
                         void *y, int64_t n, int64_t c, int64_t s, int64_t groups, float eps);
 
-/* --- linear.cu (cuBLASLt, f32, TF32 off) -------------------------------------------- */
-/* y (rows, out) = x (rows, in) w^T + b, w (out, in), b (out) or NULL. */
-void sn_cuda_linear(sn_ctx *ctx, const float *x, const float *w, const float *b, float *y,
-                    int64_t rows, int64_t in, int64_t out);
+/* --- linear.cu (cuBLASLt; f32 accumulation, TF32 off) --------------------------------- */
+/* y (rows, out) = x (rows, in) w^T + b, w (out, in), b (out) or NULL; all of dtype dt. */
+void sn_cuda_linear(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, const void *b,
+                    void *y, int64_t rows, int64_t in, int64_t out);
+/* The same with GELU (tanh form) applied in the product's epilogue. */
+void sn_cuda_linear_gelu(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, const void *b,
+                         void *y, int64_t rows, int64_t in, int64_t out);
 /* y[i] (m, n) = a[i] (m, k) b[i] (k, n) for i < batch. */
-void sn_cuda_matmul(sn_ctx *ctx, const float *a, const float *b, float *y, int64_t batch,
-                    int64_t m, int64_t k, int64_t n);
+void sn_cuda_matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
+                    int64_t batch, int64_t m, int64_t k, int64_t n);
 
-/* --- conv.cu (cuDNN, f32, TF32 off) ------------------------------------------------- */
-void sn_cuda_conv2d(sn_ctx *ctx, const sn_cpu_conv2d_geom *g, const float *x, const float *w,
-                    const float *b, float *y);
+/* --- conv.cu (cuDNN; f32 accumulation, TF32 off) ------------------------------------ */
+void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, const void *x,
+                    const void *w, const void *b, void *y);
 
 /* --- attention.cu ------------------------------------------------------------------- */
 /* sn_cpu_attention's contract: `heads` (batch x heads) slices of q (lq, d), k (lk, d),
@@ -77,6 +81,19 @@ void sn_cuda_attention(sn_ctx *ctx, const float *q, const float *k, const float 
  * one. Any other value only reads the current one. Not thread-safe: set it before ops run. */
 int sn_cuda_attention_version(int version);
 
+/* --- fused.cu ---------------------------------------------------------------------- */
+void sn_cuda_layer_norm_modulate(sn_ctx *ctx, sn_dtype dt, const void *x, const void *shift,
+                                 const void *scale, void *y, int64_t n, int64_t l, int64_t d,
+                                 float eps);
+void sn_cuda_gated_add(sn_ctx *ctx, sn_dtype dt, const void *x, const void *a, const void *gate,
+                       void *y, int64_t n, int64_t l, int64_t d);
+
+/* --- embedding.cu ------------------------------------------------------------------- */
+void sn_cuda_embedding(sn_ctx *ctx, const void *table, const int32_t *ids, void *y, int64_t n,
+                       int64_t rows, size_t row_bytes);
+void sn_cuda_timestep_embedding(sn_ctx *ctx, const float *t, const float *freqs, float *y,
+                                int64_t n, int64_t half, int64_t dim);
+
 /* --- layout.cu: any element size ---------------------------------------------------- */
 void sn_cuda_permute(sn_ctx *ctx, const void *x, void *y, size_t elsize, int nd,
                      const int64_t *shape, const int *perm);
@@ -85,14 +102,17 @@ void sn_cuda_copy_blocks(sn_ctx *ctx, void *dst, size_t dst_stride, const void *
                          size_t src_stride, size_t bytes, int64_t count);
 void sn_cuda_pad2d(sn_ctx *ctx, const void *x, void *y, size_t elsize, int64_t planes, int64_t h,
                    int64_t w, int64_t left, int64_t right, int64_t top, int64_t bottom);
-void sn_cuda_upsample_nearest(sn_ctx *ctx, const float *x, float *y, int64_t planes, int64_t h,
-                              int64_t w, int64_t fh, int64_t fw);
-void sn_cuda_avg_pool2d(sn_ctx *ctx, const float *x, float *y, int64_t planes, int64_t h,
-                        int64_t w, int64_t kh, int64_t kw);
-void sn_cuda_max_pool2d(sn_ctx *ctx, const sn_cpu_pool2d_geom *g, const float *x, float *y);
-void sn_cuda_avg_pool2d_ex(sn_ctx *ctx, const sn_cpu_pool2d_geom *g, const float *x, float *y);
-void sn_cuda_resize_bilinear(sn_ctx *ctx, const float *x, float *y, int64_t planes, int64_t h,
-                             int64_t w, int64_t oh, int64_t ow);
+/* --- layout.cu: float dtypes ------------------------------------------------------- */
+void sn_cuda_upsample_nearest(sn_ctx *ctx, sn_dtype dt, const void *x, void *y, int64_t planes,
+                              int64_t h, int64_t w, int64_t fh, int64_t fw);
+void sn_cuda_avg_pool2d(sn_ctx *ctx, sn_dtype dt, const void *x, void *y, int64_t planes,
+                        int64_t h, int64_t w, int64_t kh, int64_t kw);
+void sn_cuda_max_pool2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_pool2d_geom *g, const void *x,
+                        void *y);
+void sn_cuda_avg_pool2d_ex(sn_ctx *ctx, sn_dtype dt, const sn_cpu_pool2d_geom *g, const void *x,
+                           void *y);
+void sn_cuda_resize_bilinear(sn_ctx *ctx, sn_dtype dt, const void *x, void *y, int64_t planes,
+                             int64_t h, int64_t w, int64_t oh, int64_t ow);
 
 #ifdef __cplusplus
 }

@@ -4,9 +4,7 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
-extern "C" {
-#include "../backend.h"
-}
+#include "common.cuh"
 
 extern "C" int sn_cuda_device_count(void) {
     int n = 0;
@@ -65,35 +63,6 @@ static int fail(cudaError_t e, const char *call) {
     return -1;
 }
 
-extern "C" int sn_cuda_memset0(void *p, size_t bytes) {
-    return fail(cudaMemset(p, 0, bytes), "cudaMemset");
-}
-
-// cudaMemcpy on overlapping device ranges is undefined. sn_scope_end only moves data down
-// (dst < src): copied front to back in pieces no longer than the distance, no piece overlaps
-// the source still to be read. When that would take many pieces, a bounce through a
-// temporary buffer is quicker.
-extern "C" int sn_cuda_memmove(void *dst, const void *src, size_t bytes) {
-    char *d = (char *)dst;
-    const char *s = (const char *)src;
-    if (bytes == 0 || d == s) return 0;
-    size_t dist = d < s ? (size_t)(s - d) : (size_t)(d - s);
-    if (dist >= bytes) return fail(cudaMemcpy(d, s, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy");
-    if (d < s && bytes / dist <= 16) {
-        for (size_t at = 0; at < bytes; at += dist) {
-            size_t n = bytes - at < dist ? bytes - at : dist;
-            if (fail(cudaMemcpy(d + at, s + at, n, cudaMemcpyDeviceToDevice), "cudaMemcpy"))
-                return -1;
-        }
-        return 0;
-    }
-    void *tmp = NULL;
-    if (fail(cudaMalloc(&tmp, bytes), "cudaMalloc (memmove bounce)")) return -1;
-    int r = fail(cudaMemcpy(tmp, s, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy");
-    if (!r) r = fail(cudaMemcpy(d, tmp, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy");
-    cudaFree(tmp);
-    return r;
-}
 extern "C" int sn_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
     return fail(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy host to device");
 }
@@ -101,4 +70,83 @@ extern "C" int sn_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
     // The legacy default stream waits for the context's (blocking) stream, so this also
     // reports an earlier kernel's failure.
     return fail(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy device to host");
+}
+
+// --- memory work on the context's stream: ordered with the ops, no synchronization, and so
+// recordable into a CUDA graph -------------------------------------------------------------
+
+static cudaStream_t stream_of(void *state) { return ((sn_cuda_state *)state)->stream; }
+
+extern "C" int sn_cuda_stream_memset0(void *state, void *p, size_t bytes) {
+    return fail(cudaMemsetAsync(p, 0, bytes, stream_of(state)), "cudaMemsetAsync");
+}
+
+extern "C" int sn_cuda_stream_h2d(void *state, void *dst, const void *src, size_t bytes) {
+    return fail(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_of(state)),
+                "cudaMemcpyAsync host to device");
+}
+
+// cudaMemcpy on overlapping device ranges is undefined. When the ranges overlap, the data
+// bounces through `spare` (free arena memory, so nothing is allocated), or, without room for
+// that, moves in pieces no longer than the distance, in the order in which no piece
+// overwrites source data still to be read (stream order keeps the pieces in sequence).
+extern "C" int sn_cuda_stream_memmove(void *state, void *dst, const void *src, size_t bytes,
+                                      void *spare, size_t spare_bytes) {
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    cudaStream_t st = stream_of(state);
+    if (bytes == 0 || d == s) return 0;
+    size_t dist = d < s ? (size_t)(s - d) : (size_t)(d - s);
+    if (dist >= bytes)
+        return fail(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync");
+    if (spare && spare_bytes >= bytes) {
+        if (fail(cudaMemcpyAsync(spare, s, bytes, cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync"))
+            return -1;
+        return fail(cudaMemcpyAsync(d, spare, bytes, cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync");
+    }
+    if (d > s) { // moving up: back to front
+        for (size_t end = bytes; end > 0;) {
+            size_t n = end < dist ? end : dist;
+            end -= n;
+            if (fail(cudaMemcpyAsync(d + end, s + end, n, cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync"))
+                return -1;
+        }
+        return 0;
+    }
+    for (size_t at = 0; at < bytes; at += dist) { // moving down: front to back
+        size_t n = bytes - at < dist ? bytes - at : dist;
+        if (fail(cudaMemcpyAsync(d + at, s + at, n, cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync"))
+            return -1;
+    }
+    return 0;
+}
+
+// --- CUDA graphs of the context's stream ------------------------------------------------------
+
+extern "C" int sn_cuda_capture_begin(void *state) {
+    return fail(cudaStreamBeginCapture(stream_of(state), cudaStreamCaptureModeThreadLocal),
+                "cudaStreamBeginCapture");
+}
+
+extern "C" void *sn_cuda_capture_end(void *state) {
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(stream_of(state), &g);
+    if (fail(e, "cudaStreamEndCapture (an op during the capture was not capturable)")) {
+        if (g) cudaGraphDestroy(g);
+        cudaGetLastError();
+        return NULL;
+    }
+    e = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    if (fail(e, "cudaGraphInstantiate")) return NULL;
+    return exec;
+}
+
+extern "C" int sn_cuda_graph_launch(void *state, void *graph) {
+    return fail(cudaGraphLaunch((cudaGraphExec_t)graph, stream_of(state)), "cudaGraphLaunch");
+}
+
+extern "C" void sn_cuda_graph_free(void *graph) {
+    if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
 }

@@ -1,8 +1,8 @@
 // Matrix products through cuBLASLt: linear (x W^T + b, the bias fused as the BIAS epilogue)
-// and batched matmul (strided batches). f32 storage with CUBLAS_COMPUTE_32F, which is plain
-// f32 arithmetic (TF32 would be CUBLAS_COMPUTE_32F_FAST_TF32), so results match the CPU's
-// sgemm to rounding; the bf16/fp16 paths of the next phase change the layouts' types and the
-// compute type here and nothing else.
+// and batched matmul (strided batches). Always CUBLAS_COMPUTE_32F: with f32 storage that is
+// plain f32 arithmetic (TF32 would be CUBLAS_COMPUTE_32F_FAST_TF32), so results match the
+// CPU's sgemm to rounding; with f16/bf16 storage it is the tensor cores with f32 accumulation
+// (the bias, like the output, in the storage dtype).
 //
 // Row-major products are handed to the column-major library transposed: a row-major
 // (r, c) matrix is a column-major (c, r) one, so y = x W^T becomes y^T = W x^T with W
@@ -25,17 +25,24 @@ int align_of(const void *p) {
 }
 
 struct gemm_args {
+    cudaDataType_t type;
+    int gelu; // GELU (tanh form) in the epilogue
     int transa, transb;
     int64_t m, n, k, lda, ldb, ldc, batch, sa, sb, sc;
-    const float *a, *b, *bias;
-    float *c;
+    const void *a, *b, *bias;
+    void *c;
 };
+
+cudaDataType_t cuda_type(sn_dtype dt) {
+    return dt == SN_BF16 ? CUDA_R_16BF : dt == SN_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
 
 sn_gemm_plan *plan_for(sn_ctx *ctx, const gemm_args &g) {
     sn_cuda_state *st = sn_cuda_st(ctx);
     int al = align_of(g.a) | align_of(g.b) << 5 | align_of(g.c) << 10 |
              (g.bias ? align_of(g.bias) : 16) << 15;
-    int64_t key[SN_GEMM_KEY] = {g.transa | g.transb << 1 | (g.bias != NULL) << 2 | (int64_t)al << 3,
+    int64_t key[SN_GEMM_KEY] = {g.transa | g.transb << 1 | (g.bias != NULL) << 2 | (int64_t)al << 3 |
+                                    (int64_t)g.type << 24 | (int64_t)g.gelu << 32,
                                 g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch, g.sa, g.sb, g.sc};
     for (int i = 0; i < SN_GEMM_PLANS; i++)
         if (st->gemm[i].used && !memcmp(st->gemm[i].key, key, sizeof key)) return &st->gemm[i];
@@ -58,18 +65,20 @@ sn_gemm_plan *plan_for(sn_ctx *ctx, const gemm_args &g) {
     if (ok) p->used = 1; // from here on the destroy calls above are valid
     ok = ok && LT(ctx, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     ok = ok && LT(ctx, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    if (g.bias) {
-        cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
+    if (g.bias || g.gelu) {
+        cublasLtEpilogue_t ep = g.gelu ? (g.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                       : CUBLASLT_EPILOGUE_BIAS;
         ok = ok && LT(ctx, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
+    }
+    if (g.bias)
         ok = ok && LT(ctx, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                           &g.bias, sizeof g.bias));
-    }
     // stored shapes (column-major): A is (m, k) or, transposed, (k, m); likewise B
-    ok = ok && LT(ctx, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, g.transa ? g.k : g.m,
+    ok = ok && LT(ctx, cublasLtMatrixLayoutCreate(&p->a, g.type, g.transa ? g.k : g.m,
                                                   g.transa ? g.m : g.k, g.lda));
-    ok = ok && LT(ctx, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, g.transb ? g.n : g.k,
+    ok = ok && LT(ctx, cublasLtMatrixLayoutCreate(&p->b, g.type, g.transb ? g.n : g.k,
                                                   g.transb ? g.k : g.n, g.ldb));
-    ok = ok && LT(ctx, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, g.m, g.n, g.ldc));
+    ok = ok && LT(ctx, cublasLtMatrixLayoutCreate(&p->c, g.type, g.m, g.n, g.ldc));
     if (ok && g.batch > 1) {
         int32_t bc = (int32_t)g.batch;
         cublasLtMatrixLayout_t ls[3] = {p->a, p->b, p->c};
@@ -100,8 +109,8 @@ sn_gemm_plan *plan_for(sn_ctx *ctx, const gemm_args &g) {
                                                       1, &res, &found));
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (ok && found < 1) {
-        sn_fail(ctx, "cuBLASLt: no algorithm for a %lld x %lld x %lld f32 product (batch %lld)",
-                (long long)g.m, (long long)g.n, (long long)g.k, (long long)g.batch);
+        sn_fail(ctx, "cuBLASLt: no algorithm for a %lld x %lld x %lld product of type %d (batch %lld)",
+                (long long)g.m, (long long)g.n, (long long)g.k, (int)g.type, (long long)g.batch);
         ok = 0;
     }
     if (!ok) {
@@ -137,9 +146,10 @@ void gemm(sn_ctx *ctx, const gemm_args &g) {
 
 } // namespace
 
-extern "C" void sn_cuda_linear(sn_ctx *ctx, const float *x, const float *w, const float *b,
-                               float *y, int64_t rows, int64_t in, int64_t out) {
+extern "C" void sn_cuda_linear(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w,
+                               const void *b, void *y, int64_t rows, int64_t in, int64_t out) {
     gemm_args g = {};
+    g.type = cuda_type(dt);
     g.transa = 1; // A = W, stored (in, out) column-major
     g.transb = 0; // B = x, stored (in, rows) column-major
     g.m = out, g.n = rows, g.k = in;
@@ -149,9 +159,23 @@ extern "C" void sn_cuda_linear(sn_ctx *ctx, const float *x, const float *w, cons
     gemm(ctx, g);
 }
 
-extern "C" void sn_cuda_matmul(sn_ctx *ctx, const float *a, const float *b, float *y,
+extern "C" void sn_cuda_linear_gelu(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w,
+                                    const void *b, void *y, int64_t rows, int64_t in, int64_t out) {
+    gemm_args g = {};
+    g.type = cuda_type(dt);
+    g.gelu = 1;
+    g.transa = 1;
+    g.m = out, g.n = rows, g.k = in;
+    g.lda = in, g.ldb = in, g.ldc = out;
+    g.batch = 1;
+    g.a = w, g.b = x, g.bias = b, g.c = y;
+    gemm(ctx, g);
+}
+
+extern "C" void sn_cuda_matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
                                int64_t batch, int64_t m, int64_t k, int64_t n) {
     gemm_args g = {};
+    g.type = cuda_type(dt);
     g.m = n, g.n = m, g.k = k; // y^T (n, m) = b^T (n, k) a^T (k, m)
     g.lda = n, g.ldb = k, g.ldc = n;
     g.batch = batch;

@@ -14,8 +14,8 @@
 namespace {
 
 template <typename T>
-__global__ void layer_norm_kernel(const T *__restrict__ x, const float *__restrict__ w,
-                                  const float *__restrict__ b, T *__restrict__ y, int64_t rows,
+__global__ void layer_norm_kernel(const T *__restrict__ x, const T *__restrict__ w,
+                                  const T *__restrict__ b, T *__restrict__ y, int64_t rows,
                                   int64_t n, float eps) {
     __shared__ double sh[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -33,13 +33,13 @@ __global__ void layer_norm_kernel(const T *__restrict__ x, const float *__restri
         float fm = (float)mean, rstd = (float)(1.0 / sqrt(sq / n + eps));
         for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
             float v = (sn_ld(xr, i) - fm) * rstd;
-            sn_st(yr, i, (w ? v * w[i] : v) + (b ? b[i] : 0.0f));
+            sn_st(yr, i, (w ? v * sn_ld(w, i) : v) + (b ? sn_ld(b, i) : 0.0f));
         }
     }
 }
 
 template <typename T>
-__global__ void rms_norm_kernel(const T *__restrict__ x, const float *__restrict__ w,
+__global__ void rms_norm_kernel(const T *__restrict__ x, const T *__restrict__ w,
                                 T *__restrict__ y, int64_t rows, int64_t n, float eps) {
     __shared__ double sh[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -54,7 +54,7 @@ __global__ void rms_norm_kernel(const T *__restrict__ x, const float *__restrict
         float rs = (float)(1.0 / sqrt(sq / n + eps));
         for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
             float v = sn_ld(xr, i);
-            sn_st(yr, i, w ? v * rs * w[i] : v * rs);
+            sn_st(yr, i, w ? v * rs * sn_ld(w, i) : v * rs);
         }
     }
 }
@@ -98,8 +98,8 @@ __global__ void gn_stats(const T *__restrict__ x, int64_t e, int chunks,
 }
 
 template <typename T>
-__global__ void gn_apply(const T *__restrict__ x, const float *__restrict__ w,
-                         const float *__restrict__ b, T *__restrict__ y, int64_t e, int64_t s,
+__global__ void gn_apply(const T *__restrict__ x, const T *__restrict__ w,
+                         const T *__restrict__ b, T *__restrict__ y, int64_t e, int64_t s,
                          int64_t cg, int64_t groups, int chunks, const double *__restrict__ sums,
                          const double *__restrict__ sqs, float eps) {
     __shared__ double sh[32];
@@ -113,8 +113,8 @@ __global__ void gn_apply(const T *__restrict__ x, const float *__restrict__ w,
     int64_t ch0 = (t % groups) * cg;
     for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         int64_t ch = ch0 + i / s;
-        float scale = rstd * (w ? w[ch] : 1.0f);
-        float shift = (b ? b[ch] : 0.0f) - fm * scale;
+        float scale = rstd * (w ? sn_ld(w, ch) : 1.0f);
+        float shift = (b ? sn_ld(b, ch) : 0.0f) - fm * scale;
         sn_st(yg, i, sn_ld(xg, i) * scale + shift);
     }
 }
@@ -124,28 +124,28 @@ static unsigned row_grid(int64_t rows) { return (unsigned)(rows < (1 << 20) ? ro
 
 } // namespace
 
-extern "C" void sn_cuda_layer_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const float *w,
-                                   const float *b, void *y, int64_t rows, int64_t n, float eps) {
+extern "C" void sn_cuda_layer_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w,
+                                   const void *b, void *y, int64_t rows, int64_t n, float eps) {
     sn_float_dispatch(ctx, dt, "layer_norm", [&](auto *tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
         layer_norm_kernel<T><<<row_grid(rows), row_threads(n), 0, sn_cuda_stream(ctx)>>>(
-            (const T *)x, w, b, (T *)y, rows, n, eps);
+            (const T *)x, (const T *)w, (const T *)b, (T *)y, rows, n, eps);
     });
     LAUNCHED(ctx, "layer_norm");
 }
 
-extern "C" void sn_cuda_rms_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const float *w, void *y,
+extern "C" void sn_cuda_rms_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, void *y,
                                  int64_t rows, int64_t n, float eps) {
     sn_float_dispatch(ctx, dt, "rms_norm", [&](auto *tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
         rms_norm_kernel<T><<<row_grid(rows), row_threads(n), 0, sn_cuda_stream(ctx)>>>(
-            (const T *)x, w, (T *)y, rows, n, eps);
+            (const T *)x, (const T *)w, (T *)y, rows, n, eps);
     });
     LAUNCHED(ctx, "rms_norm");
 }
 
-extern "C" void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const float *w,
-                                   const float *b, void *y, int64_t n, int64_t c, int64_t s,
+extern "C" void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w,
+                                   const void *b, void *y, int64_t n, int64_t c, int64_t s,
                                    int64_t groups, float eps) {
     int64_t cg = c / groups, e = cg * s, ng = n * groups;
     sn_cuda_state *st = sn_cuda_st(ctx);
@@ -169,7 +169,7 @@ extern "C" void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, cons
             using T = std::remove_pointer_t<decltype(tag)>;
             gn_stats<T, 0><<<grid, GN_THREADS, 0, stream>>>((const T *)x, e, chunks, NULL, sums);
             gn_stats<T, 1><<<grid, GN_THREADS, 0, stream>>>((const T *)x, e, chunks, sums, sqs);
-            gn_apply<T><<<grid, GN_THREADS, 0, stream>>>((const T *)x, w, b, (T *)y, e, s, cg,
+            gn_apply<T><<<grid, GN_THREADS, 0, stream>>>((const T *)x, (const T *)w, (const T *)b, (T *)y, e, s, cg,
                                                          groups, chunks, sums, sqs, eps);
         });
         LAUNCHED(ctx, "group_norm");

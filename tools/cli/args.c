@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../core/backend.h"
 #include "../../core/log.h"
 #include "cli.h"
 
@@ -112,7 +113,17 @@ int sn_check_common(const sn_command *cmd, const sn_common_opts *c) {
     if (c->threads < 0) return sn_usage_error(cmd, "--threads must be positive");
     if (c->device && strcmp(c->device, "cuda") && strcmp(c->device, "cpu"))
         return sn_usage_error(cmd, "--device must be cpu or cuda, got '%s'", c->device);
+    if (c->dtype && strcmp(c->dtype, "bf16") && strcmp(c->dtype, "fp16") && strcmp(c->dtype, "fp32"))
+        return sn_usage_error(cmd, "--dtype must be bf16, fp16 or fp32, got '%s'", c->dtype);
     return -1;
+}
+
+/* --device, else $SINTER_DEVICE, else cuda when a GPU is usable. */
+static const char *pick_device(const sn_common_opts *c) {
+    if (c->device) return c->device;
+    const char *env = getenv("SINTER_DEVICE");
+    if (env && *env) return env;
+    return sn_cuda_device_count() > 0 ? "cuda" : "cpu";
 }
 
 int sn_cli_context(const sn_command *cmd, const sn_common_opts *c, sn_ctx **out) {
@@ -120,8 +131,16 @@ int sn_cli_context(const sn_command *cmd, const sn_common_opts *c, sn_ctx **out)
     sn_set_quiet(c->quiet);
     int r = sn_check_common(cmd, c);
     if (r >= 0) return r;
-    sn_ctx_opts o = {.device = SN_CPU, .threads = c->threads};
-    if (c->device && !strcmp(c->device, "cuda")) o.device = SN_CUDA;
+    const char *device = pick_device(c);
+    if (strcmp(device, "cuda") && strcmp(device, "cpu"))
+        return sn_usage_error(cmd, "SINTER_DEVICE must be cpu or cuda, got '%s'", device);
+    sn_ctx_opts o = {.device = strcmp(device, "cuda") ? SN_CPU : SN_CUDA, .threads = c->threads};
+    const char *cuda_dtype = c->cuda_dtype ? c->cuda_dtype : "bf16";
+    const char *dtype = c->dtype ? c->dtype : o.device == SN_CUDA ? cuda_dtype : "fp32";
+    o.dtype = !strcmp(dtype, "bf16") ? SN_BF16 : !strcmp(dtype, "fp16") ? SN_F16 : SN_F32;
+    if (o.dtype != SN_F32 && o.device != SN_CUDA)
+        return sn_usage_error(cmd, "--dtype %s needs --device cuda (the CPU computes in fp32)",
+                              dtype);
     char err[512];
     *out = sn_ctx_new(&o, err, sizeof err);
     return *out ? -1 : sn_fail_exit("%s", err);

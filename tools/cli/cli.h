@@ -30,12 +30,17 @@ typedef struct {
 typedef struct {
     int threads;
     int quiet;
-    const char *device; /* "cpu" or "cuda" */
+    const char *device; /* "cpu" or "cuda"; NULL: $SINTER_DEVICE, else cuda when a GPU is usable */
+    const char *dtype;  /* "bf16", "fp16" or "fp32"; NULL: cuda_dtype on cuda, fp32 on cpu */
+    const char *cuda_dtype; /* set by a command before sn_cli_context; NULL: "bf16" */
 } sn_common_opts;
 
 #define SN_COMMON_OPTS(c)                                                                 \
     {"--threads", NULL, OPT_INT, &(c).threads, "N", "CPU threads (default: all cores)"},   \
-    {"--device", NULL, OPT_STR, &(c).device, "cpu|cuda", "where to compute (default: cpu)"}, \
+    {"--device", NULL, OPT_STR, &(c).device, "cpu|cuda",                                   \
+     "where to compute (default: cuda when a GPU is usable, else cpu; or $SINTER_DEVICE)"}, \
+    {"--dtype", NULL, OPT_STR, &(c).dtype, "bf16|fp16|fp32",                               \
+     "compute dtype (default on cuda: bf16, fp32 for the evaluation commands; cpu: fp32)"}, \
     {"--quiet", "-q", OPT_FLAG, &(c).quiet, NULL, "no progress or information on stderr"}
 
 /* Parses argv[1..] (argv[0] is the command name). Positional arguments are collected in

@@ -162,6 +162,7 @@ static int run_fid_stats(int argc, char **argv) {
     const char *weights = r < 0 ? inception_path(&o, buf, sizeof buf) : NULL;
     if (r < 0 && !weights) r = SN_EXIT_FAIL;
     sn_ctx *ctx = NULL;
+    o.common.cuda_dtype = "fp32"; /* evaluation: exact unless --dtype says otherwise */
     if (r < 0) r = sn_cli_context(&sn_cmd_fid_stats, &o.common, &ctx);
     sn_inception *net = NULL;
     if (r < 0 && !(net = sn_inception_load(ctx, weights))) r = sn_fail_exit("%s", sn_error(ctx));
@@ -274,6 +275,7 @@ static int run_fid(int argc, char **argv) {
     sn_ctx *ctx = NULL;
     sn_inception *net = NULL;
     if (r < 0 && need_net) {
+        o.common.cuda_dtype = "fp32"; /* evaluation: exact unless --dtype says otherwise */
         r = sn_cli_context(&sn_cmd_fid, &o.common, &ctx);
         if (r < 0 && !(net = sn_inception_load(ctx, weights))) r = sn_fail_exit("%s", sn_error(ctx));
     }

@@ -15,52 +15,18 @@
 #include "../../core/ops.h"
 #include "../../core/rng.h"
 #include "../../dit/dit.h"
+#include "../../dit/step.h"
 #include "../../samplers/sampler.h"
 #include "../../vae/vae.h"
 #include "../lib/image.h"
 #include "cli.h"
 #include "pipeline.h"
 
-/* --- the denoiser callback: batches the conditional and unconditional halves ------------ */
-
-typedef struct {
-    sn_dit *model;
-    const int32_t *labels; /* n */
-    int n;
-} dit_user;
+/* --- the denoiser callback: dit/step.c (guidance batching, CUDA graphs) ------------------ */
 
 static void dit_eval(sn_ctx *ctx, void *user, sn_tensor x, double t, sn_tensor *cond,
                      sn_tensor *uncond) {
-    dit_user *u = user;
-    int n = u->n, b = uncond ? 2 * n : n;
-    /* filled on the host, then placed on the context's device (CPU or CUDA) */
-    float *th = malloc(sizeof(float) * b);
-    int32_t *yh = malloc(sizeof(int32_t) * b);
-    if (!th || !yh) {
-        free(th);
-        free(yh);
-        sn_fail(ctx, "out of memory");
-        return;
-    }
-    for (int i = 0; i < b; i++) {
-        th[i] = (float)t;
-        yh[i] = i < n ? u->labels[i] : u->model->info.num_classes;
-    }
-    sn_tensor tt = sn_from_host(ctx, sn_tensor_wrap(th, SN_F32, SN_SHAPE(b)));
-    sn_tensor yy = sn_from_host(ctx, sn_tensor_wrap(yh, SN_I32, SN_SHAPE(b)));
-    free(th);
-    free(yh);
-    if (!sn_ok(ctx)) return;
-    sn_tensor xin = uncond ? sn_concat(ctx, (sn_tensor[]){x, x}, 2, 0) : x;
-    sn_tensor out = sn_dit_forward(ctx, u->model, xin, tt, yy);
-    if (!uncond) {
-        *cond = out;
-        return;
-    }
-    sn_tensor halves[2];
-    sn_split(ctx, out, 0, 2, halves);
-    *cond = halves[0];
-    *uncond = halves[1];
+    sn_dit_step_eval(ctx, user, x, t, cond, uncond);
 }
 
 /* --- output ----------------------------------------------------------------------------- */
@@ -105,8 +71,8 @@ static int parse_labels(const char *s, int32_t *out, int cap) {
 
 typedef struct {
     sn_common_opts common;
-    const char *model, *model_kind, *vae, *vae_kind, *out, *classes, *sampler, *rng, *save;
-    int steps, n, size, grid;
+    const char *model, *model_kind, *vae, *vae_kind, *out, *classes, *sampler, *rng, *save, *attention;
+    int steps, n, size, grid, no_graph;
     double cfg, eta, shift;
     const char *seed_text;
 } gen_opts;
@@ -118,6 +84,7 @@ static int run(int argc, char **argv) {
         {"--model-kind", NULL, OPT_STR, &o.model_kind, "KIND", "auto (default), dit, lightningdit; options as ':heads=N'"},
         {"--vae", NULL, OPT_STR, &o.vae, "FILE", "autoencoder for the model's latents"},
         {"--vae-kind", NULL, OPT_STR, &o.vae_kind, "KIND", "as for 'sinter recon' (default auto)"},
+        {"--attention", NULL, OPT_STR, &o.attention, "SPEC", "full (default) or neighborhood:window=K[xK][,stride=S][,dilation=D][,causal=C] over the token grid"},
         {"--class", "-c", OPT_STR, &o.classes, "N[,N...]", "class labels (ImageNet ids 0-999 for the released models)"},
         {"--n", NULL, OPT_INT, &o.n, "N", "images (default: one per class; classes repeat)"},
         {"--sampler", NULL, OPT_STR, &o.sampler, "NAME", "ddpm, ddim, euler, heun (default: the model family's)"},
@@ -129,6 +96,7 @@ static int run(int argc, char **argv) {
         {"--rng", NULL, OPT_STR, &o.rng, "cpu|cuda", "which torch generator the noise reproduces (default cpu)"},
         {"--size", NULL, OPT_INT, &o.size, "PIXELS", "image side (default: the model's trained size)"},
         {"--grid", NULL, OPT_FLAG, &o.grid, NULL, "write all images as one grid instead of numbered files"},
+        {"--no-graph", NULL, OPT_FLAG, &o.no_graph, NULL, "CUDA: launch every op of every step (default: record one step as a CUDA graph and replay it)"},
         {"--output", "-o", OPT_STR, &o.out, "FILE.png", "output image"},
         {"--save-tensor", NULL, OPT_STR, &o.save, "FILE.safetensors",
          "write the f32 'image' (N,3,H,W) in [-1,1] and 'latents' (-o is then optional)"},
@@ -148,6 +116,7 @@ static int run(int argc, char **argv) {
     if (o.n < 0 || o.n > 1024) return sn_usage_error(&sn_cmd_generate, "--n must be 1..1024");
     if (o.steps < 0) return sn_usage_error(&sn_cmd_generate, "--steps must be positive");
     if (o.size < 0) return sn_usage_error(&sn_cmd_generate, "--size must be positive");
+    sn_dit_step *step = NULL;
     sn_sampler_kind skind = SN_SAMPLER_DDPM;
     if (o.sampler && sn_sampler_parse(o.sampler, &skind) != 0)
         return sn_usage_error(&sn_cmd_generate, "unknown sampler '%s' (ddpm, ddim, euler, heun)", o.sampler);
@@ -166,7 +135,9 @@ static int run(int argc, char **argv) {
     r = sn_cli_context(&sn_cmd_generate, &o.common, &ctx);
     if (r >= 0) goto done;
     r = SN_EXIT_FAIL;
-    if (!(model = sn_dit_load(ctx, o.model, o.model_kind)) || !(vae = sn_vae_load(ctx, o.vae, o.vae_kind))) {
+    if (!(model = sn_dit_load(ctx, o.model, o.model_kind)) ||
+        sn_dit_set_attention(ctx, model, o.attention) ||
+        !(vae = sn_vae_load(ctx, o.vae, o.vae_kind))) {
         sn_fail_exit("%s", sn_error(ctx));
         goto done;
     }
@@ -226,8 +197,12 @@ static int run(int argc, char **argv) {
         goto done;
     }
 
-    dit_user du = {model, labels, n};
-    sn_denoiser den = {&du, dit_eval, mi->time == SN_DIT_TIME_FLOW ? SN_PRED_VELOCITY : SN_PRED_EPS,
+    step = sn_dit_step_new(ctx, model, labels, n, !o.no_graph);
+    if (!step) {
+        sn_fail_exit("%s", sn_error(ctx));
+        goto done;
+    }
+    sn_denoiser den = {step, dit_eval, mi->time == SN_DIT_TIME_FLOW ? SN_PRED_VELOCITY : SN_PRED_EPS,
                        mi->learn_sigma};
     sn_noise src = sn_noise_from_rng(&rng);
     sn_progress prog = {0};
@@ -261,6 +236,7 @@ done:
     for (int i = 0; imgs && i < n; i++) sn_image_free(&imgs[i]);
     free(imgs);
     free(labels);
+    sn_dit_step_free(step);
     sn_dit_free(model);
     sn_vae_free(vae);
     sn_ctx_free(ctx);

@@ -208,6 +208,7 @@ static int run_rfid(int argc, char **argv) {
     sn_ctx *ctx = NULL;
     sn_vae *vae = NULL;
     sn_inception *net = NULL;
+    o.common.cuda_dtype = "fp32"; /* evaluation: exact unless --dtype says otherwise */
     if (r < 0) r = sn_cli_context(&sn_cmd_rfid, &o.common, &ctx);
     if (r < 0 && !(vae = sn_vae_load(ctx, o.vae_path, o.vae_kind))) r = sn_fail_exit("%s", sn_error(ctx));
     if (r < 0 && !(vae->info.has_encoder && vae->info.has_decoder))

@@ -235,7 +235,7 @@ static sn_pred_kind pred_kind(sn_dit_pred p) {
 typedef struct {
     sn_common_opts common;
     const char *files[F_COUNT];
-    const char *negative, *out, *sampler, *rng, *seed_text;
+    const char *negative, *out, *sampler, *rng, *seed_text, *attention;
     int steps, n, size, grid;
     double cfg, eta, shift;
 } t2i_opts;
@@ -250,6 +250,7 @@ static int run(int argc, char **argv) {
         {"--text-encoder", NULL, OPT_STR, &o.files[F_TEXT_ENCODER], "FILE", "CLIP or T5 text encoder"},
         {"--tokenizer", NULL, OPT_STR, &o.files[F_TOKENIZER], "FILE", "the text encoder's tokenizer (tokenizer.json, spiece.model, ...)"},
         {"--sampler", NULL, OPT_STR, &o.sampler, "NAME", "ddpm, ddim, euler, heun (default: the model's)"},
+        {"--attention", NULL, OPT_STR, &o.attention, "SPEC", "full (default) or neighborhood:window=K[xK][,stride=S][,dilation=D][,causal=C] over the token grid"},
         {"--steps", NULL, OPT_INT, &o.steps, "N", "sampling steps (default: the model's)"},
         {"--cfg", NULL, OPT_FLOAT, &o.cfg, "SCALE", "classifier-free guidance scale; 1 turns it off (default: the model's, else 4.5)"},
         {"--eta", NULL, OPT_FLOAT, &o.eta, "ETA", "DDIM eta (default 0)"},
@@ -313,6 +314,7 @@ static int run(int argc, char **argv) {
     }
     if (!(te = sn_text_encoder_load(ctx, o.files[F_TEXT_ENCODER], NULL)) ||
         !(model = sn_dit_load(ctx, o.files[F_MODEL], NULL)) ||
+        sn_dit_set_attention(ctx, model, o.attention) ||
         !(vae = sn_vae_load(ctx, o.files[F_VAE], NULL))) {
         sn_fail_exit("%s", sn_error(ctx));
         goto done;

@@ -14,8 +14,10 @@
 # They are unpacked into a private prefix (never into /), the pkg-config files are pointed
 # at it, and the build and the tests find everything through the usual variables.
 #
-# Usage: [BENCH=1] [SANITIZE=0] tools/device/build_and_test.sh [DEPS_DIR]   (default .deps;
-# BENCH=1 also runs the f32 baselines of tools/bench, SANITIZE=0 skips compute-sanitizer). Logs go to
+# Usage: [TESTS=0] [BENCH=1] [MODELS=1] [SANITIZE=0] [RUN=cmds] tools/device/build_and_test.sh [DEPS_DIR]
+# (default .deps; TESTS=0 builds only; BENCH=1 also runs the f32 baselines of tools/bench;
+# MODELS=1 runs tools/bench/bench_models beside its PyTorch peer, PARTS=dit,compile,vae,e2e
+# choosing the peer's parts; SANITIZE=0 skips compute-sanitizer). Logs go to
 # build-device/logs; when $OUT is set (the device tool's output folder), the summary and the
 # CUDA parity log are copied there and everything else packed into $OUT/logs.tgz. Exits
 # non-zero when the build or any test fails.
@@ -81,8 +83,11 @@ rc=$?
 if [ $rc != 0 ]; then say "build failed ($rc)"; grep -E "error|Error" "$logs/build.log" | head -30; exit 1; fi
 say "built"
 
-# --- tests: the CUDA parity test first, in full, then everything ---------------------------
 status=0
+# RUN='commands': run in the repository root with the build's environment (ad hoc checks)
+if [ -n "${RUN:-}" ]; then (cd "$root" && B=$build bash -c "$RUN") 2>&1 | tee "$logs/run.log"; fi
+if [ "${TESTS:-1}" = 1 ]; then
+# --- tests: the CUDA parity test first, in full, then everything ---------------------------
 export SINTER_BIN=$build/sinter SINTER_SRC=$root SINTER_TMP=$build/testtmp
 export SINTER_SHARED=${shared:+$deps/shared_data}
 mkdir -p "$SINTER_TMP"
@@ -143,6 +148,19 @@ rc=$?
 say "ctest: exit $rc"
 [ $rc = 0 ] || status=1
 grep -E "tests passed|tests failed|\*\*\*|Failed|Skipped|Not Run" "$logs/ctest.log" | tee -a "$logs/summary.txt"
+
+fi # TESTS
+
+# --- whole models, ours and PyTorch's on the same GPU and weights (MODELS=1) -------------------
+if [ "${MODELS:-0}" = 1 ]; then
+  mdir=/tmp/sinter-bench-models
+  timeout 540 python3 "$root/tools/bench/bench_models_torch.py" "$mdir" --parts "${PARTS:-dit,vae,e2e}" \
+    > "$logs/models_torch.log" 2>&1
+  say "bench_models_torch.py: exit $?"
+  timeout 300 "$build/bench_models" "$mdir" > "$logs/models.log" 2>&1
+  say "bench_models: exit $?"
+  cat "$logs/models_torch.log" "$logs/models.log" | tee -a "$logs/summary.txt"
+fi
 
 # --- f32 baselines, ours and PyTorch's on the same GPU (BENCH=1) ------------------------------
 if [ "${BENCH:-0}" = 1 ]; then

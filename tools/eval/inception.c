@@ -95,8 +95,9 @@ static bconv basic(loader *L, const char *name, int cin, int cout, int kh, int k
         for (int64_t i = 0; i < per; i++) L->w[o * per + i] = (float)(L->w[o * per + i] * s);
         bias[o] = (float)((double)beta[o] - (double)mean[o] * s);
     }
-    c.w = sn_upload(L->ctx, sn_tensor_wrap(L->w, SN_F32, 4, wshape));
-    c.b = sn_upload(L->ctx, sn_tensor_wrap(bias, SN_F32, 1, (int64_t[]){cout}));
+    sn_dtype dt = sn_ctx_dtype(L->ctx);
+    c.w = sn_upload_as(L->ctx, sn_tensor_wrap(L->w, SN_F32, 4, wshape), dt);
+    c.b = sn_upload_as(L->ctx, sn_tensor_wrap(bias, SN_F32, 1, (int64_t[]){cout}), dt);
     return c;
 }
 
@@ -378,7 +379,8 @@ sn_tensor sn_inception_pool3(sn_ctx *ctx, sn_inception *net, sn_tensor x) {
                 sn_shape_str(x.shape, x.ndim, s, sizeof s));
         return sn_none();
     }
-    sn_scope s = sn_scope_begin(ctx);
+    sn_scope s = sn_scope_begin(ctx); /* the network runs in the context's dtype */
+    x = sn_to(ctx, x, sn_ctx_dtype(ctx));
     STAGE("Conv2d_1a_3x3", conv(ctx, &net->c1a, x));
     STAGE("Conv2d_2a_3x3", conv(ctx, &net->c2a, x));
     STAGE("Conv2d_2b_3x3", conv(ctx, &net->c2b, x));
@@ -399,7 +401,7 @@ sn_tensor sn_inception_pool3(sn_ctx *ctx, sn_inception *net, sn_tensor x) {
     STAGE("Mixed_7c", forward_e(ctx, &net->m7c, x));
     if (!sn_ok(ctx)) return sn_none();
     /* pool3: the global average pool */
-    sn_tensor p = sn_avg_pool2d(ctx, x, (int)x.shape[2], (int)x.shape[3]);
+    sn_tensor p = sn_to(ctx, sn_avg_pool2d(ctx, x, (int)x.shape[2], (int)x.shape[3]), SN_F32);
     p = sn_scope_end(ctx, s, p);
     return sn_has(p) ? sn_reshape(p, 2, (int64_t[]){p.shape[0], p.shape[1]}) : p;
 }
@@ -459,11 +461,28 @@ int sn_inception_features(sn_ctx *ctx, sn_inception *net, const sn_image *imgs, 
                           sn_fid_prep prep, float *feats) {
     if (!sn_ok(ctx) || n < 1) return sn_ok(ctx) ? 0 : -1;
     sn_scope s = sn_scope_begin(ctx);
-    sn_tensor *xs = calloc((size_t)n, sizeof *xs);
-    if (!xs) sn_fail(ctx, "inception: out of memory");
-    for (int i = 0; i < n && sn_ok(ctx); i++) xs[i] = sn_inception_prepare(ctx, &imgs[i], prep);
-    sn_tensor batch = n == 1 ? (xs ? xs[0] : sn_none()) : sn_concat(ctx, xs, n, 0);
-    free(xs);
+    int same = prep == SN_FID_PREP_PYTORCH;
+    for (int i = 1; i < n && same; i++)
+        same = imgs[i].width == imgs[0].width && imgs[i].height == imgs[0].height;
+    sn_tensor batch;
+    if (same && n > 1) { /* one upload and one resize for the batch: the same arithmetic */
+        size_t per = (size_t)3 * imgs[0].width * imgs[0].height;
+        float *chw = malloc(sizeof(float) * per * n);
+        if (!chw) sn_fail(ctx, "inception: out of memory");
+        for (int i = 0; chw && i < n; i++) sn_image_to_chw(&imgs[i], chw + per * i, 0, 1);
+        sn_tensor x = chw ? sn_from_host(ctx, sn_tensor_wrap(chw, SN_F32, 4, (int64_t[]){
+                                                 n, 3, imgs[0].height, imgs[0].width}))
+                          : sn_none();
+        free(chw);
+        const int S = SN_INCEPTION_SIZE;
+        batch = sn_affine(ctx, sn_resize_bilinear(ctx, x, S, S), 2.0f, -1.0f);
+    } else {
+        sn_tensor *xs = calloc((size_t)n, sizeof *xs);
+        if (!xs) sn_fail(ctx, "inception: out of memory");
+        for (int i = 0; i < n && sn_ok(ctx); i++) xs[i] = sn_inception_prepare(ctx, &imgs[i], prep);
+        batch = n == 1 ? (xs ? xs[0] : sn_none()) : sn_concat(ctx, xs, n, 0);
+        free(xs);
+    }
     sn_tensor f = sn_inception_pool3(ctx, net, batch);
     if (sn_ok(ctx)) sn_download(ctx, f, feats);
     sn_scope_end(ctx, s, sn_none());

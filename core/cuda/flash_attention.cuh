@@ -1,0 +1,888 @@
+// Fused attention forward (FlashAttention's online softmax) for bf16 / fp16 on Hopper: the
+// templated kernels, self-contained (CUDA headers only) so that a standalone harness
+// (tools/bench/fa_dev.cu) can build them without the rest of sinter. The C launcher that uses
+// a sinter context is flash_attention.cu; the design notes and measurements are in
+// docs/attention_kernel.md.
+//
+// Contract. q (BH, Lq, D), k and v (BH, Lk, D), y (BH, Lq, D), one dtype (bf16 or fp16),
+// contiguous; y = softmax(scale q k^T + mask) v with f32 accumulation. D in {64, 72, 80, 96,
+// 128}. Masks: keys >= Lk; `causal` (key j visible from query i when j <= i, top-left aligned
+// like torch's is_causal); a block-sparse schedule; and, on the tiles a schedule marks partial,
+// an element predicate `Pred` (a template parameter: DensePred is always true). A row that
+// sees no key gives zeros. Tiles are TILE_Q x TILE_K = 128 x 128 for every D and both kernels,
+// so a schedule built once serves both.
+//
+// Schedule (NULL offset = dense): query tile i visits the key tiles kv_tile[offset[i] ..
+// offset[i+1]) in that order; partial[e] != 0 asks for element masking on entry e (the causal
+// and the Lk tail masks are applied wherever needed, partial or not). Shared by all BH.
+//
+// Two kernels:
+//  - fa3_kernel (sm_90a): the FA3 design. One block per (query tile of 128, bh); three
+//    warpgroups: warpgroup 0 is the producer (one thread issues TMA loads of Q once and of K
+//    and V per key tile into a STAGES-deep ring, completing on mbarriers; it gives its
+//    registers away with setmaxnreg), warpgroups 1 and 2 are consumers that own 64 query rows
+//    each: S = Q K^T by wgmma with both operands in shared memory, the online softmax in
+//    registers, O += P V by wgmma with P from registers. Within a consumer, tile e's Q K^T and
+//    tile e-1's P V are issued together and tile e's softmax runs while that P V is in flight;
+//    the two consumers interleave on their own (an explicit ping-pong between them through
+//    named barriers measured no better and was dropped: docs/attention_kernel.md).
+//    Head dims are padded for the tensor cores: 64 and 128 use 128-byte swizzled panels of 64
+//    columns, 96 three 64-byte panels of 32, 72 and 80 five 32-byte panels of 16 (72 padded
+//    to 80 by TMA's zero fill of out-of-range columns).
+//  - fa2_kernel (sm_80+): FlashAttention-2 with mma.sync m16n8k16, 8 warps x 16 query rows,
+//    keys in sub-tiles of 64 double-buffered with cp.async. The simple, portable reference
+//    version; the product uses fa3 on sm_90a.
+#ifndef SN_FLASH_ATTENTION_CUH
+#define SN_FLASH_ATTENTION_CUH
+
+#include <cuda.h> // CUtensorMap and the driver enums (no libcuda link: see tma_encode_fn)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+extern "C" {
+#include "../neighborhood.h" // NATTEN's window math (host and device), for NaPred
+}
+
+namespace snfa {
+
+constexpr int TILE_Q = 128, TILE_K = 128;
+
+struct Params {
+    const void *q, *k, *v;
+    void *y;
+    int bh, lq, lk, d;
+    float scale_log2; // scale * log2(e)
+    int causal;
+    const int32_t *offset, *kv_tile; // schedule (device); offset NULL: dense
+    const uint8_t *partial;          // per entry, may be NULL
+    int n_qtiles;
+    // fa3 only: NULL, or y row of each query row (-1: not written), y then having y_rows rows
+    // per slice (neighborhood attention's un-permute, fused into the epilogue)
+    const int32_t *y_row;
+    int y_rows;
+};
+
+// The element predicate: keep (query qi, key kj) of slice bh? Evaluated only on entries the
+// schedule marks partial. Two kinds:
+//  - ELEMENT = false (DensePred): operator()(bh, qi, kj) is called per element of a partial
+//    entry, inside the mask path of the softmax;
+//  - ELEMENT = true (NaPred, neighborhood attention, below): the predicate works per (row,
+//    key tile) instead. init_rows() runs once per consumer thread at the start and may keep
+//    per-row state in SMEM_BYTES of shared memory (a table of TILE_Q rows); tile_masks() gives,
+//    per partial entry, one 32-bit mask per row of the thread: bit j + 16 c keeps the score
+//    of key column 8 j + 2 t + c of the tile (the wgmma accumulator layout).
+struct DensePred {
+    static constexpr bool ELEMENT = false;
+    static constexpr int SMEM_BYTES = 0;
+    __device__ __forceinline__ bool operator()(int bh, int qi, int kj) const { return true; }
+    __device__ __forceinline__ void init_rows(unsigned char *, int, int, int) const {}
+    __device__ __forceinline__ void tile_masks(const unsigned char *, int, int, int, int, int, uint32_t &m0,
+                                               uint32_t &m1) const {
+        m0 = m1 = ~0u;
+    }
+};
+
+// --- neighborhood attention's predicate ------------------------------------------------------
+// Exact unsigned division by a run-time constant (Granlund-Montgomery, as CUTLASS's FastDivmod):
+// x / d = (umulhi(x, m) + x) >> s for 0 <= x < 2^31.
+struct FastDiv {
+    uint32_t d, m, s;
+    __host__ __device__ void init(uint32_t div) {
+        d = div;
+        s = 0;
+        while ((1ull << s) < div) s++;
+        m = (uint32_t)(((1ull << 32) * ((1ull << s) - div)) / div + 1);
+    }
+    __host__ __device__ __forceinline__ uint32_t div(uint32_t x) const {
+#ifdef __CUDA_ARCH__
+        return (__umulhi(x, m) + x) >> s;
+#else
+        return (uint32_t)((((uint64_t)x * m) >> 32) + x) >> s;
+#endif
+    }
+};
+
+// NATTEN's window test (core/neighborhood.h) on the permuted token order of
+// core/cuda/neighborhood.cu. Tokens are laid out dilation group by group, each group cut into
+// tiles of 128 tokens, tile by tile (row-major over the group's tile grid), each tile row-major
+// inside: permuted index = (group * tiles_per_group + tile) * 128 + offset. A tile spans up to
+// three "internal" axes; a grid of `axes` real axes uses internal axes 3 - axes .. 2, the
+// others being size 1. 1-D: tiles (1, 1, 128); 2-D and 3-D: (A, 16 / A, 8), A = 1 for 2-D.
+// Keys from the first extra tile on (the text tokens) are never partial, so never tested.
+struct NaPred {
+    static constexpr bool ELEMENT = true;
+    static constexpr int SMEM_BYTES = TILE_Q * 32; // per row: start, end of 3 internal axes
+    sn_na_params na; // the real parameters (grid, window, stride, dilation, causal)
+    int nd1;         // 1: 1-D tiles of 128; 0: (A, B, 8) tiles
+    int off;         // internal axis of real axis 0: 3 - axes
+    int A, bsh;      // (A, B = 1 << bsh, 8), A * B = 16
+    int T[3], nt[3]; // tile extent and tiles per group along each internal axis
+    int ntt;         // tiles per group
+    FastDiv dnt2, dnt1;
+    // keep()'s per-element form; never reached (ELEMENT predicates mask through tile_masks)
+    __device__ __forceinline__ bool operator()(int, int, int) const { return true; }
+
+    // Window [start, end) along each internal axis of the queries at rows lr0, lr1 of tile qt.
+    __host__ __device__ __forceinline__ void init_rows(unsigned char *smem, int qt, int lr0, int lr1) const {
+        const int g = qt / ntt, tl = qt - g * ntt;
+        int tc[3], gc[3] = {0, 0, 0};
+        tc[2] = tl % nt[2];
+        tc[1] = (tl / nt[2]) % nt[1];
+        tc[0] = tl / (nt[2] * nt[1]);
+        for (int a = na.axes - 1, r = g; a >= 0; a--) gc[off + a] = r % na.dilation[a], r /= na.dilation[a];
+        for (int h = 0; h < 2; h++) {
+            const int o = h ? lr1 : lr0;
+            int oc[3];
+            if (nd1) oc[0] = 0, oc[1] = 0, oc[2] = o;
+            else oc[2] = o & 7, oc[1] = (o >> 3) & ((1 << bsh) - 1), oc[0] = o >> (3 + bsh);
+            int *row = (int *)(smem + o * 32);
+            row[6] = g * ntt; // first tile of the query tile's dilation group
+            for (int i = 0; i < 3; i++) {
+                int st = 0, en = 1;
+                if (i >= off) {
+                    sn_na_span w = sn_na_group_window(&na, i - off, gc[i], tc[i] * T[i] + oc[i]);
+                    st = w.start, en = w.end;
+                }
+                row[2 * i] = st, row[2 * i + 1] = en;
+            }
+        }
+    }
+    // bits [l, h) of a mask of n <= 16 bits, l and h clamped to [0, n]
+    static __host__ __device__ __forceinline__ uint32_t span_bits(int l, int h, int n) {
+        l = l < 0 ? 0 : l > n ? n : l, h = h < 0 ? 0 : h > n ? n : h;
+        return h > l ? (1u << h) - (1u << l) : 0u;
+    }
+    __host__ __device__ __forceinline__ uint32_t row_mask(const int *row, int kb0, int kb1, int kb2, int t) const {
+        const int4 w01 = *(const int4 *)row;
+        const int2 w2 = *(const int2 *)(row + 4);
+        const int lo2 = w2.x - kb2, hi2 = w2.y - kb2;
+        if (nd1) { // key column 8 j + u (u = 2 t + c) is in [lo2, hi2) for j in [ceil((lo2 - u) / 8), ...)
+            const int u = 2 * t;
+            const uint32_t m0 = span_bits((lo2 - u + 7) >> 3, (hi2 - u + 7) >> 3, 16);
+            const uint32_t m1 = span_bits((lo2 - u + 6) >> 3, (hi2 - u + 6) >> 3, 16);
+            return m0 | m1 << 16;
+        }
+        const int B = 1 << bsh;
+        const uint32_t mb = span_bits(w01.z - kb1, w01.w - kb1, B), ma = span_bits(w01.x - kb0, w01.y - kb0, A);
+        uint32_t jm = 0;
+        for (int a = 0; a < 4; a++) // (unrolled by the compiler: a constant trip count)
+            if (a < A && ((ma >> a) & 1u)) jm |= mb << (a << bsh);
+        const uint32_t len = (uint32_t)(hi2 - lo2);
+        const uint32_t c0 = (uint32_t)(2 * t - lo2) < len ? jm : 0u, c1 = (uint32_t)(2 * t + 1 - lo2) < len ? jm : 0u;
+        return c0 | c1 << 16;
+    }
+    __host__ __device__ __forceinline__ void tile_masks(const unsigned char *smem, int qt, int kt, int lr0, int lr1,
+                                                        int t, uint32_t &m0, uint32_t &m1) const {
+        const uint32_t kl = (uint32_t)(kt - ((const int *)(smem + lr0 * 32))[6]); // same dilation group as the query
+        const uint32_t q2 = dnt2.div(kl), kc2 = kl - q2 * nt[2];
+        const uint32_t kc0 = dnt1.div(q2), kc1 = q2 - kc0 * nt[1];
+        const int kb0 = kc0 * T[0], kb1 = kc1 * T[1], kb2 = kc2 * T[2];
+        m0 = row_mask((const int *)(smem + lr0 * 32), kb0, kb1, kb2, t);
+        m1 = row_mask((const int *)(smem + lr1 * 32), kb0, kb1, kb2, t);
+    }
+};
+
+// --- the schedule, seen from one query tile ---------------------------------------------------
+struct TileList {
+    int begin, count;
+    const int32_t *kv;
+    const uint8_t *partial;
+    __device__ __forceinline__ int tile(int e) const { return kv ? kv[begin + e] : e; }
+    __device__ __forceinline__ bool is_partial(int e) const { return partial ? partial[begin + e] != 0 : false; }
+};
+__device__ __forceinline__ TileList tile_list(const Params &p, int qt) {
+    TileList t;
+    t.partial = p.partial;
+    if (p.offset) {
+        t.begin = p.offset[qt];
+        t.count = p.offset[qt + 1] - t.begin;
+        t.kv = p.kv_tile;
+    } else {
+        t.begin = 0;
+        t.kv = nullptr;
+        t.partial = nullptr;
+        int nk = (p.lk + TILE_K - 1) / TILE_K;
+        if (p.causal) {
+            int last = min(qt * TILE_Q + TILE_Q, p.lq) - 1; // the tile's last query sees keys <= last
+            nk = min(nk, last / TILE_K + 1);
+        }
+        t.count = nk;
+    }
+    return t;
+}
+// Does key tile kt (entry e) need element masking for query rows q0 .. q0+TILE_Q-1?
+__device__ __forceinline__ bool tile_needs_mask(const Params &p, const TileList &t, int e, int kt, int q0) {
+    int k0 = kt * TILE_K;
+    return t.is_partial(e) || k0 + TILE_K > p.lk || (p.causal && k0 + TILE_K - 1 > q0);
+}
+template <class Pred>
+__device__ __forceinline__ bool keep(const Params &p, const Pred &pred, bool partial, int bh, int qi, int kj) {
+    return kj < p.lk && (!p.causal || kj <= qi) && (!partial || pred(bh, qi, kj));
+}
+
+template <typename T> struct Ty;
+template <> struct Ty<__nv_bfloat16> {
+    static constexpr bool bf16 = true;
+    static __device__ __forceinline__ uint32_t pack(float a, float b) {
+        __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+        return *reinterpret_cast<uint32_t *>(&h);
+    }
+};
+template <> struct Ty<__half> {
+    static constexpr bool bf16 = false;
+    static __device__ __forceinline__ uint32_t pack(float a, float b) {
+        __half2 h = __floats2half2_rn(a, b);
+        return *reinterpret_cast<uint32_t *>(&h);
+    }
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// =============================================================================================
+// fa2_kernel: mma.sync m16n8k16
+// =============================================================================================
+namespace fa2 {
+constexpr int BQ = 128, BK = 64, WARPS = 8, THREADS = WARPS * 32;
+template <int DP> __host__ __device__ constexpr int lds() { return DP + 8; } // padded row: conflict-free ldmatrix
+template <int DP> __host__ __device__ constexpr size_t smem_bytes() { return sizeof(uint16_t) * (size_t)lds<DP>() * (BQ + 4 * BK); }
+
+__device__ __forceinline__ void cp16(uint32_t dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+template <bool BF16>
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    if constexpr (BF16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Copies `rows` rows of d columns starting at row r0 of a (L, d) slice into a [rows][LDS]
+// tile, zero-filling rows >= L and columns >= d (up to DP).
+template <int DP>
+__device__ __forceinline__ void load_tile(uint32_t dst, const uint16_t *src, int r0, int rows, int L, int d) {
+    constexpr int CH = DP / 8, LDS = lds<DP>();
+    for (int i = threadIdx.x; i < rows * CH; i += THREADS) {
+        int r = i / CH, c = i % CH;
+        bool ok = r0 + r < L && c * 8 < d;
+        const uint16_t *s = ok ? src + (int64_t)(r0 + r) * d + c * 8 : src;
+        cp16(dst + (uint32_t)(r * LDS + c * 8) * 2, s, ok);
+    }
+}
+
+template <typename T, int DP, class Pred>
+__global__ void __launch_bounds__(THREADS) fa2_kernel(Params p, Pred pred) {
+    constexpr int LDS = lds<DP>(), KS = DP / 16, NB = DP / 8;
+    extern __shared__ __align__(16) unsigned char smem[];
+    const uint32_t sQ = smem_u32(smem), sK = sQ + BQ * LDS * 2, sV = sK + 2 * BK * LDS * 2;
+    const int qt = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x, bh = blockIdx.y;
+    const int q0 = qt * BQ, d = p.d;
+    const uint16_t *qg = (const uint16_t *)p.q + (int64_t)bh * p.lq * d;
+    const uint16_t *kg = (const uint16_t *)p.k + (int64_t)bh * p.lk * d;
+    const uint16_t *vg = (const uint16_t *)p.v + (int64_t)bh * p.lk * d;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int r0 = q0 + warp * 16 + g, r1 = r0 + 8;
+    const TileList tl = tile_list(p, qt);
+    const int nsub = tl.count * (TILE_K / BK);
+
+    load_tile<DP>(sQ, qg, q0, BQ, p.lq, d);
+    asm volatile("cp.async.commit_group;\n");
+    auto load_kv = [&](int it) {
+        int k0 = tl.tile(it / (TILE_K / BK)) * TILE_K + (it % (TILE_K / BK)) * BK;
+        uint32_t off = (uint32_t)(it & 1) * BK * LDS * 2;
+        load_tile<DP>(sK + off, kg, k0, BK, p.lk, d);
+        load_tile<DP>(sV + off, vg, k0, BK, p.lk, d);
+    };
+    if (nsub > 0) load_kv(0);
+    asm volatile("cp.async.commit_group;\n");
+
+    float o[NB][4];
+#pragma unroll
+    for (int j = 0; j < NB; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    uint32_t qf[KS][4];
+
+    for (int it = 0; it < nsub; it++) {
+        if (it + 1 < nsub) load_kv(it + 1);
+        asm volatile("cp.async.commit_group;\n");
+        asm volatile("cp.async.wait_group 1;\n");
+        __syncthreads();
+        if (it == 0) {
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++)
+                ldsm_x4(sQ + (uint32_t)((warp * 16 + lane % 16) * LDS + kk * 16 + (lane / 16) * 8) * 2, qf[kk][0],
+                        qf[kk][1], qf[kk][2], qf[kk][3]);
+        }
+        const uint32_t kb = sK + (uint32_t)(it & 1) * BK * LDS * 2, vb = sV + (uint32_t)(it & 1) * BK * LDS * 2;
+        float s[BK / 8][4];
+#pragma unroll
+        for (int j = 0; j < BK / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++) {
+#pragma unroll
+            for (int j = 0; j < BK / 8; j += 2) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(kb + (uint32_t)((j * 8 + lane % 8 + (lane / 16) * 8) * LDS + kk * 16 + ((lane / 8) % 2) * 8) * 2,
+                        b0, b1, b2, b3);
+                mma<Ty<T>::bf16>(s[j], qf[kk], b0, b1);
+                mma<Ty<T>::bf16>(s[j + 1], qf[kk], b2, b3);
+            }
+        }
+        // scale (log2 domain), mask, online softmax
+        const int e = it / (TILE_K / BK), kt = tl.tile(e);
+        const int k0 = kt * TILE_K + (it % (TILE_K / BK)) * BK;
+        const bool masked = tile_needs_mask(p, tl, e, kt, q0), part = tl.is_partial(e);
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int j = 0; j < BK / 8; j++) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                float x = s[j][c] * p.scale_log2;
+                if (masked) {
+                    int kj = k0 + j * 8 + 2 * t + (c & 1), qi = c < 2 ? r0 : r1;
+                    if (!keep(p, pred, part, bh, qi, kj)) x = -INFINITY;
+                }
+                s[j][c] = x;
+            }
+            mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float u0 = mx0 == -INFINITY ? 0.f : mx0, u1 = mx1 == -INFINITY ? 0.f : mx1;
+        const float a0 = exp2f(m0 - u0), a1 = exp2f(m1 - u1);
+        m0 = mx0, m1 = mx1;
+        l0 *= a0, l1 *= a1;
+#pragma unroll
+        for (int j = 0; j < NB; j++) o[j][0] *= a0, o[j][1] *= a0, o[j][2] *= a1, o[j][3] *= a1;
+        uint32_t pa[BK / 16][4];
+#pragma unroll
+        for (int j = 0; j < BK / 8; j++) {
+            s[j][0] = exp2f(s[j][0] - u0), s[j][1] = exp2f(s[j][1] - u0);
+            s[j][2] = exp2f(s[j][2] - u1), s[j][3] = exp2f(s[j][3] - u1);
+            l0 += s[j][0] + s[j][1], l1 += s[j][2] + s[j][3];
+        }
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+            pa[kk][0] = Ty<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+            pa[kk][1] = Ty<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+            pa[kk][2] = Ty<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pa[kk][3] = Ty<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+#pragma unroll
+            for (int j = 0; j < NB; j += 2) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4_t(vb + (uint32_t)((kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LDS + j * 8 + (lane / 16) * 8) * 2,
+                          b0, b1, b2, b3);
+                mma<Ty<T>::bf16>(o[j], pa[kk], b0, b1);
+                mma<Ty<T>::bf16>(o[j + 1], pa[kk], b2, b3);
+            }
+        }
+        __syncthreads(); // this buffer is refilled by the next iteration's prefetch
+    }
+    asm volatile("cp.async.wait_group 0;\n");
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float i0 = l0 > 0.f ? 1.f / l0 : 0.f, i1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    uint32_t *yg = (uint32_t *)((uint16_t *)p.y + (int64_t)bh * p.lq * d);
+#pragma unroll
+    for (int j = 0; j < NB; j++) {
+        int c = j * 8 + 2 * t;
+        if (c < d) {
+            if (r0 < p.lq) yg[((int64_t)r0 * d + c) / 2] = Ty<T>::pack(o[j][0] * i0, o[j][1] * i0);
+            if (r1 < p.lq) yg[((int64_t)r1 * d + c) / 2] = Ty<T>::pack(o[j][2] * i1, o[j][3] * i1);
+        }
+    }
+}
+
+template <typename T, int DP, class Pred = DensePred>
+cudaError_t launch(const Params &p, cudaStream_t st, Pred pred = Pred()) {
+    auto kern = fa2_kernel<T, DP, Pred>;
+    size_t sm = smem_bytes<DP>();
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
+    if (e != cudaSuccess) return e;
+    dim3 grid((p.lq + BQ - 1) / BQ, p.bh);
+    kern<<<grid, THREADS, sm, st>>>(p, pred);
+    return cudaGetLastError();
+}
+} // namespace fa2
+
+// =============================================================================================
+// fa3_kernel: wgmma + TMA + warp specialization (sm_90a)
+// =============================================================================================
+namespace fa3 {
+
+// Per padded head dim: swizzle width (bytes) of a shared-memory panel, panels, ring depth.
+template <int DP> struct Cfg;
+template <> struct Cfg<64> { static constexpr int SW = 128, STAGES = 3; };
+template <> struct Cfg<80> { static constexpr int SW = 32, STAGES = 3; };
+template <> struct Cfg<96> { static constexpr int SW = 64, STAGES = 3; };
+template <> struct Cfg<128> { static constexpr int SW = 128, STAGES = 2; };
+template <int DP> struct Geo {
+    static constexpr int SW = Cfg<DP>::SW, STAGES = Cfg<DP>::STAGES;
+    static constexpr int PANEL = SW / 2;         // columns per panel
+    static constexpr int NP = DP / PANEL;        // panels per tile
+    static constexpr int TILE_BYTES = TILE_K * DP * 2;  // one K or V tile (= one Q tile)
+    static constexpr int PANEL_BYTES = TILE_K * SW;     // 128 rows of one panel
+    static constexpr int LAYOUT = SW == 128 ? 1 : SW == 64 ? 2 : 3; // wgmma descriptor swizzle mode
+    static constexpr size_t SMEM = 1024 + (size_t)TILE_BYTES * (1 + 2 * STAGES) + 256;
+};
+static_assert(TILE_Q == 128 && TILE_K == 128, "fa3 assumes 128 x 128 tiles");
+
+// wgmma wrappers (generated): Wgmma<N, bf16>::ss (A, B from shared memory) and ::rs (A from registers)
+template <int N, bool BF16> struct Wgmma;
+template <> struct Wgmma<64, true> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<80, true> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[40], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %42, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n80k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, %40, %41, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[40], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %45, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n80k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, {%40,%41,%42,%43}, %44, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<96, true> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[48], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47}, %48, %49, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[48], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %53, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47}, {%48,%49,%50,%51}, %52, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<128, true> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<64, false> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<80, false> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[40], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %42, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, %40, %41, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[40], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %45, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, {%40,%41,%42,%43}, %44, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<96, false> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[48], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47}, %48, %49, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[48], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %53, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47}, {%48,%49,%50,%51}, %52, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+template <> struct Wgmma<128, false> {
+    // S (+)= A(smem, K-major) B(smem, K-major); O (+)= A(registers) B(smem, MN-major)
+    static __device__ __forceinline__ void ss(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "l"(da), "l"(db), "r"(scale_d));
+    }
+    static __device__ __forceinline__ void rs(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+    }
+};
+
+// --- PTX wrappers ------------------------------------------------------------------------------
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done) : "r"(bar), "r"(parity) : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap *map, uint32_t bar, int c0, int c1, int c2) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n"
+                 ::"r"(dst), "l"((uint64_t)map), "r"(bar), "r"(c0), "r"(c1), "r"(c2) : "memory");
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// Keeps the compiler from moving accesses to accumulator registers across wgmma issue/wait.
+template <int N> __device__ __forceinline__ void reg_fence(float (&r)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+// Shared-memory matrix descriptor: start address, leading / stride byte offsets, swizzle mode.
+__device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo, int layout) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (uint64_t)((lbo >> 4) & 0x3FFF) << 16 |
+           (uint64_t)((sbo >> 4) & 0x3FFF) << 32 | (uint64_t)layout << 62;
+}
+
+// Mask one tile of scores and fold it into the running max / sum (log2 domain) of a thread's
+// two rows; leaves P = exp2(scale_log2 s - max) in s and returns the factors for O. POS (scale
+// > 0): the max is taken on the raw scores and the scaling fused into exp2's argument (one FFMA
+// per score); otherwise every score is scaled first.
+template <bool POS, class Pred>
+__device__ __forceinline__ void softmax_tile(float (&s)[64], float &m0, float &m1, float &l0, float &l1, float &a0,
+                                             float &a1, const Params &p, const Pred &pred, bool masked, bool part,
+                                             int bh, int k0, int r0, int r1, int t, uint32_t em0 = ~0u,
+                                             uint32_t em1 = ~0u) {
+    const float sl2 = p.scale_log2;
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            float x = POS ? s[4 * j + c] : s[4 * j + c] * sl2;
+            if (masked) {
+                int kj = k0 + j * 8 + 2 * t + (c & 1), qi = c < 2 ? r0 : r1;
+                if (!keep(p, pred, Pred::ELEMENT ? false : part, bh, qi, kj)) x = -INFINITY;
+            }
+            if constexpr (Pred::ELEMENT) { // row masks of a partial entry (all ones otherwise)
+                if (!(((c < 2 ? em0 : em1) >> (j + 16 * (c & 1))) & 1u)) x = -INFINITY;
+            }
+            s[4 * j + c] = x;
+        }
+        mx0 = fmaxf(mx0, fmaxf(s[4 * j], s[4 * j + 1]));
+        mx1 = fmaxf(mx1, fmaxf(s[4 * j + 2], s[4 * j + 3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    if (POS) mx0 *= sl2, mx1 *= sl2;
+    mx0 = fmaxf(mx0, m0), mx1 = fmaxf(mx1, m1);
+    const float u0 = mx0 == -INFINITY ? 0.f : mx0, u1 = mx1 == -INFINITY ? 0.f : mx1;
+    a0 = exp2f(m0 - u0), a1 = exp2f(m1 - u1);
+    m0 = mx0, m1 = mx1;
+    float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        if (POS) {
+            s[4 * j] = exp2f(fmaf(s[4 * j], sl2, -u0)), s[4 * j + 1] = exp2f(fmaf(s[4 * j + 1], sl2, -u0));
+            s[4 * j + 2] = exp2f(fmaf(s[4 * j + 2], sl2, -u1)), s[4 * j + 3] = exp2f(fmaf(s[4 * j + 3], sl2, -u1));
+        } else {
+            s[4 * j] = exp2f(s[4 * j] - u0), s[4 * j + 1] = exp2f(s[4 * j + 1] - u0);
+            s[4 * j + 2] = exp2f(s[4 * j + 2] - u1), s[4 * j + 3] = exp2f(s[4 * j + 3] - u1);
+        }
+        s0 += s[4 * j] + s[4 * j + 1], s1 += s[4 * j + 2] + s[4 * j + 3];
+    }
+    l0 = l0 * a0 + s0, l1 = l1 * a1 + s1;
+}
+template <typename T> __device__ __forceinline__ void to_frag(const float (&s)[64], uint32_t (&pa)[8][4]) {
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++) {
+        pa[kk][0] = Ty<T>::pack(s[8 * kk + 0], s[8 * kk + 1]);
+        pa[kk][1] = Ty<T>::pack(s[8 * kk + 2], s[8 * kk + 3]);
+        pa[kk][2] = Ty<T>::pack(s[8 * kk + 4], s[8 * kk + 5]);
+        pa[kk][3] = Ty<T>::pack(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
+
+template <typename T, int DP, class Pred, bool POS>
+__global__ void __launch_bounds__(384, 1)
+    fa3_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
+               const __grid_constant__ CUtensorMap tv, Params p, Pred pred) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    using G = Geo<DP>;
+    using W = Wgmma<DP, Ty<T>::bf16>;   // P V: N = DP
+    using WS = Wgmma<128, Ty<T>::bf16>; // Q K^T: N = TILE_K
+    constexpr int S = G::STAGES, KS = DP / 16;
+    extern __shared__ unsigned char smem_raw[];
+    const uint32_t base = (smem_u32(smem_raw) + 1023) & ~1023u;
+    const uint32_t sQ = base, sK = sQ + G::TILE_BYTES, sV = sK + S * G::TILE_BYTES;
+    const uint32_t bars = sV + S * G::TILE_BYTES; // q, full_k[S], full_v[S], empty[S]
+    const uint32_t bar_q = bars, full_k = bars + 8, full_v = full_k + 8 * S, empty = full_v + 8 * S;
+
+    const int qt = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x, bh = blockIdx.y;
+    const int q0 = qt * TILE_Q;
+    const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+    const TileList tl = tile_list(p, qt);
+
+    if (threadIdx.x == 0) {
+        mbar_init(bar_q, 1);
+        for (int s = 0; s < S; s++) {
+            mbar_init(full_k + 8 * s, 1);
+            mbar_init(full_v + 8 * s, 1);
+            mbar_init(empty + 8 * s, 256);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) { // ---------------------------------------------------------------- producer
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+        if (tid == 0) {
+            mbar_expect_tx(bar_q, G::TILE_BYTES);
+            for (int pn = 0; pn < G::NP; pn++) tma_load(sQ + pn * G::PANEL_BYTES, &tq, bar_q, pn * G::PANEL, q0, bh);
+            for (int e = 0; e < tl.count; e++) {
+                const int s = e % S;
+                const uint32_t ph = (e / S) & 1;
+                const int k0 = tl.tile(e) * TILE_K;
+                mbar_wait(empty + 8 * s, ph ^ 1);
+                mbar_expect_tx(full_k + 8 * s, G::TILE_BYTES);
+                for (int pn = 0; pn < G::NP; pn++)
+                    tma_load(sK + s * G::TILE_BYTES + pn * G::PANEL_BYTES, &tk, full_k + 8 * s, pn * G::PANEL, k0, bh);
+                mbar_expect_tx(full_v + 8 * s, G::TILE_BYTES);
+                for (int pn = 0; pn < G::NP; pn++)
+                    tma_load(sV + s * G::TILE_BYTES + pn * G::PANEL_BYTES, &tv, full_v + 8 * s, pn * G::PANEL, k0, bh);
+            }
+        }
+    } else { // ------------------------------------------------------------------------ consumers
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+    const int cw = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int r0 = q0 + cw * 64 + warp * 16 + g, r1 = r0 + 8;
+    // descriptors without the start address; per k-step offsets are added to the address field
+    const uint64_t dq = desc(sQ + cw * 64 * G::SW, 16, 8 * G::SW, G::LAYOUT);
+    const uint64_t dk = desc(sK, 16, 8 * G::SW, G::LAYOUT);
+    const uint64_t dv = desc(sV, G::PANEL_BYTES, 8 * G::SW, G::LAYOUT);
+    auto kstep = [](int kk) -> uint32_t { // byte offset of k-step kk (16 columns) in a K-major tile
+        return (uint32_t)((kk * 16 / G::PANEL) * G::PANEL_BYTES + (kk * 16 % G::PANEL) * 2);
+    };
+
+    float o[DP / 2];
+#pragma unroll
+    for (int i = 0; i < DP / 2; i++) o[i] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    float s[64];
+    uint32_t pa[8][4];
+    // the predicate's per-row table, after the barriers (256 bytes reserved for them)
+    unsigned char *psm = smem_raw + (bars + 256 - smem_u32(smem_raw));
+    if constexpr (Pred::ELEMENT) {
+        if (t == 0) pred.init_rows(psm, qt, r0 - q0, r1 - q0);
+        __syncwarp(); // the rows of a quad are written and read by that quad's warp only
+    }
+
+    mbar_wait(bar_q, 0);
+    auto issue_qk = [&](int e) {
+        const int st = e % S;
+        mbar_wait(full_k + 8 * st, (e / S) & 1);
+        reg_fence(s);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++)
+            WS::ss(s, dq + (kstep(kk) >> 4), dk + ((st * G::TILE_BYTES + kstep(kk)) >> 4), kk > 0);
+        wg_commit();
+        reg_fence(s);
+    };
+    auto issue_pv = [&](int e) {
+        const int st = e % S;
+        mbar_wait(full_v + 8 * st, (e / S) & 1);
+        reg_fence(o);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) W::rs(o, pa[kk], dv + ((st * G::TILE_BYTES + kk * 16 * G::SW) >> 4), 1);
+        wg_commit();
+        reg_fence(o);
+    };
+    auto softmax = [&](int e, float &a0, float &a1) {
+        const int kt = tl.tile(e);
+        const bool part = tl.is_partial(e);
+        if constexpr (Pred::ELEMENT) {
+            const int k0 = kt * TILE_K;
+            const bool masked = k0 + TILE_K > p.lk || (p.causal && k0 + TILE_K - 1 > q0);
+            uint32_t em0 = ~0u, em1 = ~0u;
+            if (part) pred.tile_masks(psm, qt, kt, r0 - q0, r1 - q0, t, em0, em1);
+            softmax_tile<POS>(s, m0, m1, l0, l1, a0, a1, p, pred, masked, part, bh, k0, r0, r1, t, em0, em1);
+        } else {
+            const bool masked = tile_needs_mask(p, tl, e, kt, q0);
+            softmax_tile<POS>(s, m0, m1, l0, l1, a0, a1, p, pred, masked, part, bh, kt * TILE_K, r0, r1, t);
+        }
+    };
+
+    if (tl.count > 0) {
+        float a0, a1;
+        issue_qk(0);
+        wg_wait<0>();
+        reg_fence(s);
+        softmax(0, a0, a1);
+        to_frag<T>(s, pa);
+        for (int e = 1; e < tl.count; e++) {
+            issue_qk(e);
+            issue_pv(e - 1);
+            wg_wait<1>(); // S of tile e is ready; P V of tile e-1 may still run
+            reg_fence(s);
+            softmax(e, a0, a1);
+            wg_wait<0>();
+            reg_fence(o);
+            mbar_arrive(empty + 8 * ((e - 1) % S));
+            to_frag<T>(s, pa);
+#pragma unroll
+            for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
+        }
+        issue_pv(tl.count - 1);
+        wg_wait<0>();
+        reg_fence(o);
+        mbar_arrive(empty + 8 * ((tl.count - 1) % S));
+    }
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float i0 = l0 > 0.f ? 1.f / l0 : 0.f, i1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    const int d = p.d;
+    int w0 = r0 < p.lq ? r0 : -1, w1 = r1 < p.lq ? r1 : -1, yr = p.lq;
+    if (p.y_row) w0 = w0 >= 0 ? p.y_row[w0] : -1, w1 = w1 >= 0 ? p.y_row[w1] : -1, yr = p.y_rows;
+    uint32_t *yg = (uint32_t *)((uint16_t *)p.y + (int64_t)bh * yr * d);
+#pragma unroll
+    for (int j = 0; j < DP / 8; j++) {
+        int c = j * 8 + 2 * t;
+        if (c < d) {
+            if (w0 >= 0) yg[((int64_t)w0 * d + c) / 2] = Ty<T>::pack(o[4 * j] * i0, o[4 * j + 1] * i0);
+            if (w1 >= 0) yg[((int64_t)w1 * d + c) / 2] = Ty<T>::pack(o[4 * j + 2] * i1, o[4 * j + 3] * i1);
+        }
+    }
+    } // consumers
+#else
+    __trap(); // built for another target: the launcher only runs it on sm_90a
+#endif
+}
+
+// --- host side -------------------------------------------------------------------------------
+typedef CUresult (*encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                              const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
+                              CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+// cuTensorMapEncodeTiled through the runtime's driver entry point (no link against libcuda).
+static inline encode_fn tma_encode_fn() {
+    static encode_fn fn = nullptr;
+    if (!fn) {
+        void *f = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (encode_fn)f;
+    }
+    return fn;
+}
+// A (bh, L, d) tensor seen as 3-D for TMA, boxes of one panel x 128 rows x 1 slice; rows past
+// L and columns past d read as zeros.
+template <typename T, int DP>
+static inline bool make_map(CUtensorMap *m, const void *ptr, int bh, int L, int d) {
+    using G = Geo<DP>;
+    encode_fn enc = tma_encode_fn();
+    if (!enc) return false;
+    cuuint64_t dim[3] = {(cuuint64_t)d, (cuuint64_t)L, (cuuint64_t)bh};
+    cuuint64_t stride[2] = {(cuuint64_t)d * 2, (cuuint64_t)L * d * 2};
+    cuuint32_t box[3] = {(cuuint32_t)G::PANEL, 128, 1}, es[3] = {1, 1, 1};
+    CUtensorMapSwizzle sw = G::SW == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+                            : G::SW == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                          : CU_TENSOR_MAP_SWIZZLE_32B;
+    CUresult r = enc(m, Ty<T>::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
+                     const_cast<void *>(ptr), dim, stride, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, sw,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS;
+}
+
+// POS: the softmax takes the max of the raw scores and fuses the scaling into exp2's argument,
+// valid for scale > 0 (the usual case); other scales get the variant that scales first. A
+// run-time branch between the two inside the kernel cost 25% (docs/attention_kernel.md).
+template <typename T, int DP, class Pred = DensePred>
+cudaError_t launch(const Params &p, cudaStream_t st, Pred pred = Pred()) {
+    CUtensorMap tq, tk, tv;
+    if (!make_map<T, DP>(&tq, p.q, p.bh, p.lq, p.d) || !make_map<T, DP>(&tk, p.k, p.bh, p.lk, p.d) ||
+        !make_map<T, DP>(&tv, p.v, p.bh, p.lk, p.d))
+        return cudaErrorInvalidValue;
+    auto kern = p.scale_log2 > 0.f ? fa3_kernel<T, DP, Pred, true> : fa3_kernel<T, DP, Pred, false>;
+    const size_t sm = Geo<DP>::SMEM + Pred::SMEM_BYTES;
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
+    if (e != cudaSuccess) return e;
+    dim3 grid((p.lq + TILE_Q - 1) / TILE_Q, p.bh);
+    kern<<<grid, 384, sm, st>>>(tq, tk, tv, p, pred);
+    return cudaGetLastError();
+}
+} // namespace fa3
+
+} // namespace snfa
+#endif
