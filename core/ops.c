@@ -16,6 +16,7 @@
 #ifdef SN_HAVE_CUDA
 #include "cuda/cuda_ops.h"
 #include "cuda/flash_attention.h"
+#include "cuda/neighborhood.h"
 #endif
 
 /* --- validation ---------------------------------------------------------------------- */
@@ -747,8 +748,20 @@ sn_tensor sn_attention(sn_ctx *ctx, sn_tensor q, sn_tensor k, sn_tensor v,
     sn_tensor y = sn_empty(ctx, q.dtype, SN_SHAPE(q.shape[0], q.shape[1], q.shape[2], v.shape[3]));
     if (!sn_has(y)) return y;
     if (s.kind == SN_ATTN_NEIGHBORHOOD) {
-        NEED(sn_ctx_device(ctx) == SN_CPU, "neighborhood attention has no CUDA kernel yet");
-        cpu_na_attention(ctx, q, k, v, scale, &s, y);
+        if (sn_ctx_device(ctx) == SN_CPU) {
+            cpu_na_attention(ctx, q, k, v, scale, &s, y);
+            return sn_ok(ctx) ? y : sn_none();
+        }
+#ifdef SN_HAVE_CUDA
+        NEED(q.shape[3] == v.shape[3] && sn_cuda_na_supported(q.dtype, q.shape[3]),
+             "neighborhood attention on CUDA takes bf16 or f16 with head size 64, 72, 80, 96 or "
+             "128 (equal for q and v) on a Hopper GPU; got %s q %s, v %s",
+             sn_dtype_name(q.dtype), SHP(q), SHP(v));
+        double t0 = sn_prof_begin(ctx);
+        sn_cuda_na_attention(ctx, q.dtype, q.data, k.data, v.data, y.data, q.shape[0] * q.shape[1],
+                             q.shape[2], k.shape[2], q.shape[3], scale, &s.na);
+        sn_prof_end(ctx, op, t0);
+#endif
         return sn_ok(ctx) ? y : sn_none();
     }
     DISPATCH(cpu_attention(ctx, q, k, v, scale, &s, y),

@@ -15,6 +15,7 @@ static int check_passed_, check_failed_;
 
 /* Test programs get the same OpenBLAS/OpenMP settings as sinter itself (core/cpu_tune.h):
  * a constructor runs after the libraries have loaded and re-executes once if needed. */
+#include "../core/backend.h"
 #include "../core/cpu_tune.h"
 __attribute__((constructor)) static void check_tune_(void) {
     static char buf[4096];
@@ -71,6 +72,15 @@ static inline double check_rel_err(const float *a, const float *ref, long n) {
 static inline void check_skip(const char *why) {
     printf("SKIP: %s\n", why);
     exit(77);
+}
+
+/* Skips (exit 77) unless a CUDA device is usable, saying why. */
+static inline void check_need_cuda(void) {
+    if (sn_cuda_device_count() > 0) return;
+    char d[256], why[300];
+    sn_cuda_describe(d, sizeof d);
+    snprintf(why, sizeof why, "no CUDA device: %s", d);
+    check_skip(why);
 }
 
 static inline int check_summary(const char *name) {

@@ -404,8 +404,15 @@ static void test_conv(void) {
 
 /* --- attention ------------------------------------------------------------------------------ */
 
+/* p->i[1]: neighborhood attention over a 12 x 10 grid, window (5, 4), stride (2, 1),
+ * dilation (1, 2), the second axis causal; keys past the grid are extra (text) tokens. */
 static sn_tensor f_attn(sn_ctx *c, const sn_tensor *in, int n, const params *p) {
     sn_attn_spec s = {.kind = SN_ATTN_FULL, .scale = p->f[0], .causal = p->i[0], .bias = p->extra};
+    if (p->i[1]) {
+        s.kind = SN_ATTN_NEIGHBORHOOD;
+        s.na = (sn_na_params){.axes = 2, .size = {12, 10}, .window = {5, 4}, .stride = {2, 1},
+                              .dilation = {1, 2}, .causal = {0, 1}};
+    }
     return sn_attention(c, in[0], in[1], in[2], &s);
 }
 
@@ -456,6 +463,21 @@ static void test_attention(void) {
         float *m = p.extra.data;
         for (int j = 0; j < 6; j++) m[2 * 6 + j] = -1.0f / 0.0f; /* row 2 fully masked */
         both("attention masked-row", f_attn, in, 3, &p, TOL);
+    }
+    /* neighborhood attention: the CUDA kernel takes f16/bf16 (the f32 pass checks the error) */
+    for (int extra = 0; extra <= 7; extra += 7) {
+        sn_tensor in[3] = {H(2, 3, 120, 64), H(2, 3, 120 + extra, 64), H(2, 3, 120 + extra, 64)};
+        if (half_dt != SN_F32) {
+            both("attention_na", f_attn, in, 3, &(params){.i = {0, 1}}, TOL);
+        } else {
+            sn_tensor g[3];
+            for (int i = 0; i < 3; i++) g[i] = sn_from_host(gpu, in[i]);
+            sn_tensor y = f_attn(gpu, g, 3, &(params){.i = {0, 1}});
+            CHECKF(!sn_has(y) && strstr(sn_error(gpu), "takes bf16 or f16"), "%s", sn_error(gpu));
+            sn_clear_error(gpu);
+            sn_arena_reset(gpu);
+            free_host();
+        }
     }
     /* heads wider than the kernels' 256 (the SD VAE's 512) go through matrix products */
     {
@@ -886,13 +908,7 @@ static void run_all(void) {
 }
 
 int main(void) {
-    if (sn_cuda_device_count() == 0) {
-        char d[256];
-        sn_cuda_describe(d, sizeof d);
-        char why[400];
-        snprintf(why, sizeof why, "no CUDA device: %s", d);
-        check_skip(why);
-    }
+    check_need_cuda();
     char err[512], desc[256];
     cpu = sn_ctx_new(&(sn_ctx_opts){.device = SN_CPU}, err, sizeof err);
     CHECKF(cpu != NULL, "%s", err);

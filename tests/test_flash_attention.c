@@ -132,12 +132,7 @@ int main(void) {
 #ifndef SN_HAVE_CUDA
     check_skip("built without the CUDA backend");
 #else
-    if (sn_cuda_device_count() == 0) {
-        char d[256], why[300];
-        sn_cuda_describe(d, sizeof d);
-        snprintf(why, sizeof why, "no CUDA device: %s", d);
-        check_skip(why);
-    }
+    check_need_cuda();
     char err[512], desc[256];
     gpu = sn_ctx_new(&(sn_ctx_opts){.device = SN_CUDA, .arena_bytes = (size_t)1 << 30}, err, sizeof err);
     CHECKF(gpu != NULL, "%s", err);

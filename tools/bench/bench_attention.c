@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "../../core/backend.h"
+#include "bench.h"
 #include "../../core/context.h"
 #include "../../core/half.h"
 #ifdef SN_HAVE_CUDA
@@ -23,23 +24,8 @@
 #endif
 
 #ifdef SN_HAVE_CUDA
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 static sn_ctx *ctx;
-static void sync_or_die(void) {
-    char err[512] = "";
-    if (!sn_ok(ctx) || sn_cuda_state_sync(sn_ctx_backend(ctx), err, sizeof err)) {
-        fprintf(stderr, "bench_attention: %s%s\n", sn_error(ctx), err);
-        exit(1);
-    }
-}
+static void sync_or_die(void) { bench_sync(ctx, "bench_attention", "device"); }
 #endif
 
 int main(int argc, char **argv) {
@@ -96,21 +82,21 @@ int main(int argc, char **argv) {
     } while (0)
         for (int i = 0; i < 3; i++) LAUNCH();
         sync_or_die();
-        double t0 = now();
+        double t0 = bench_now();
         LAUNCH();
         sync_or_die();
-        double one = now() - t0;
+        double one = bench_now() - t0;
         int per = (int)(5e-3 / (one > 1e-6 ? one : 1e-6)) + 1;
         if (per > 200) per = 200;
         double ms[15];
         for (int r = 0; r < 15; r++) {
-            t0 = now();
+            t0 = bench_now();
             for (int i = 0; i < per; i++) LAUNCH();
             sync_or_die();
-            ms[r] = (now() - t0) * 1e3 / per;
+            ms[r] = (bench_now() - t0) * 1e3 / per;
         }
 #undef LAUNCH
-        qsort(ms, 15, sizeof(double), cmp);
+        qsort(ms, 15, sizeof(double), bench_cmp);
         char shape[64];
         snprintf(shape, sizeof shape, "%dx%dx%dx%d", B, H, L, D);
         printf("%-12s %-22s %10.3f %10.1f   (min %.3f)\n", "sinter-fa", shape, ms[7], flops / ms[7] * 1e-9, ms[0]);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "../../core/backend.h"
+#include "bench.h"
 #include "../../core/ops.h"
 #ifdef SN_HAVE_CUDA
 #include "../../core/cuda/cuda_ops.h" /* sn_cuda_attention_version */
@@ -23,19 +24,7 @@
 
 static sn_ctx *ctx;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void sync_or_die(void) {
-    char err[512];
-    if (!sn_ok(ctx) || sn_cuda_state_sync(sn_ctx_backend(ctx), err, sizeof err)) {
-        fprintf(stderr, "bench: %s%s\n", sn_error(ctx), err);
-        exit(1);
-    }
-}
+static void sync_or_die(void) { bench_sync(ctx, "bench_cuda_f32", "device"); }
 
 static sn_tensor rnd(int nd, const int64_t *shape) {
     sn_tensor h = sn_tensor_wrap(NULL, SN_F32, nd, shape);
@@ -51,11 +40,6 @@ static sn_tensor rnd(int nd, const int64_t *shape) {
     return t;
 }
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef sn_tensor (*run_fn)(const sn_tensor *in);
 static double median_ms(run_fn f, const sn_tensor *in) {
     double t[64];
@@ -66,16 +50,16 @@ static double median_ms(run_fn f, const sn_tensor *in) {
         sn_scope_end(ctx, s, sn_none());
     }
     sync_or_die();
-    double start = now();
-    while (n < 50 && (n < 3 || now() - start < 1.0)) {
+    double start = bench_now();
+    while (n < 50 && (n < 3 || bench_now() - start < 1.0)) {
         sn_scope s = sn_scope_begin(ctx);
-        double t0 = now();
+        double t0 = bench_now();
         f(in);
         sync_or_die();
-        t[n++] = (now() - t0) * 1e3;
+        t[n++] = (bench_now() - t0) * 1e3;
         sn_scope_end(ctx, s, sn_none());
     }
-    qsort(t, n, sizeof *t, cmp);
+    qsort(t, n, sizeof *t, bench_cmp);
     return t[n / 2];
 }
 

@@ -12,15 +12,10 @@
 #include <time.h>
 
 #include "../../core/backend.h"
+#include "bench.h"
 #include "../../core/ops.h"
 #include "../../tools/eval/inception.h"
 #include "../../tools/lib/image.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -66,17 +61,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < BATCH && i < n; i++) sn_image_read(names[i], &imgs[i], e2, sizeof e2);
     sn_inception_features(ctx, net, imgs, n < BATCH ? n : BATCH, SN_FID_PREP_PYTORCH, feats);
     for (int i = 0; i < BATCH && i < n; i++) sn_image_free(&imgs[i]);
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < n; i++)
         if (sn_image_read(names[i], &imgs[i], e2, sizeof e2)) {
             fprintf(stderr, "bench_inception: %s\n", e2);
             return 1;
         }
-    double t1 = now();
+    double t1 = bench_now();
     for (int at = 0; at < n && sn_ok(ctx); at += BATCH)
         sn_inception_features(ctx, net, imgs + at, n - at < BATCH ? n - at : BATCH,
                               SN_FID_PREP_PYTORCH, feats); /* returns after the download: synced */
-    double t2 = now();
+    double t2 = bench_now();
     if (!sn_ok(ctx)) {
         fprintf(stderr, "bench_inception: %s\n", sn_error(ctx));
         return 1;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "../../core/backend.h"
+#include "bench.h"
 #include "../../core/ops.h"
 #include "../../core/rng.h"
 #include "../../dit/dit.h"
@@ -26,19 +27,7 @@
 
 static sn_ctx *ctx;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void sync_or_die(const char *what) {
-    char err[512] = "";
-    if (!sn_ok(ctx) || sn_cuda_state_sync(sn_ctx_backend(ctx), err, sizeof err)) {
-        fprintf(stderr, "bench_models: %s: %s%s\n", what, sn_error(ctx), err);
-        exit(1);
-    }
-}
+static void sync_or_die(const char *what) { bench_sync(ctx, "bench_models", what); }
 
 static sn_tensor rnd(float lo, float hi, int nd, const int64_t *shape) {
     sn_tensor h = sn_tensor_wrap(NULL, SN_F32, nd, shape);
@@ -54,11 +43,6 @@ static sn_tensor rnd(float lo, float hi, int nd, const int64_t *shape) {
     return t;
 }
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Median of up to `reps` timed calls of f (after `warm` untimed ones), at most ~3 s. */
 typedef void (*body)(void *user);
 static double median_ms(body f, void *user, int warm, int reps, const char *what) {
@@ -70,16 +54,16 @@ static double median_ms(body f, void *user, int warm, int reps, const char *what
         sync_or_die(what);
         sn_scope_end(ctx, s, sn_none());
     }
-    double start = now();
-    while (n < reps && n < 64 && (n < 3 || now() - start < 3.0)) {
+    double start = bench_now();
+    while (n < reps && n < 64 && (n < 3 || bench_now() - start < 3.0)) {
         sn_scope s = sn_scope_begin(ctx);
-        double t0 = now();
+        double t0 = bench_now();
         f(user);
         sync_or_die(what);
-        t[n++] = (now() - t0) * 1e3;
+        t[n++] = (bench_now() - t0) * 1e3;
         sn_scope_end(ctx, s, sn_none());
     }
-    qsort(t, n, sizeof *t, cmp);
+    qsort(t, n, sizeof *t, bench_cmp);
     return t[n / 2];
 }
 

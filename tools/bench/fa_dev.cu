@@ -27,7 +27,7 @@ using namespace snfa;
 
 // A predicate for partial tiles, to test the plumbing: drops (q, k) when (q + 2k) % 5 == 0, and
 // every key of query rows whose index is a multiple of 37 (fully masked rows).
-struct TestPred {
+struct TestPred : snfa::DensePred { // the ELEMENT = false hooks of DensePred, another operator()
     __device__ __host__ bool operator()(int bh, int qi, int kj) const { return (qi + 2 * kj) % 5 != 0 && qi % 37 != 0; }
 };
 

@@ -41,28 +41,9 @@ if [ "$mode" = full ]; then
   deps=$(cd "${2:-$root/.deps}" && pwd)
   echo "== full build"
   # the dependency setup of build_and_test.sh: Debian packages unpacked into a private prefix
-  prefix=/tmp/sinter-deps
-  mkdir -p "$prefix"
-  for f in "$deps"/*.deb; do dpkg -x "$f" "$prefix"; done
-  usr=$prefix/usr lib=$prefix/usr/lib/x86_64-linux-gnu
-  pc=$lib/pkgconfig
-  mkdir -p "$pc"
-  cp "$lib/openblas-pthread/pkgconfig/openblas.pc" "$pc/openblas.pc"
-  cp "$lib/openblas-pthread/pkgconfig/lapack-openblas.pc" "$pc/lapack.pc"
-  cp "$lib/openblas-pthread/pkgconfig/blas-openblas.pc" "$pc/blas.pc"
-  sed -i -E "s#(=|-I|-L)/usr#\\1$usr#g" "$pc"/*.pc
-  export PKG_CONFIG_PATH=$pc PKG_CONFIG_LIBDIR=$pc
-  export CPATH=$usr/include:$usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}
-  export LIBRARY_PATH=$lib:$lib/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export LD_LIBRARY_PATH=$lib:$lib/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  opt=()
-  command -v pkg-config > /dev/null || opt+=(-DPKG_CONFIG_EXECUTABLE=$usr/bin/pkgconf)
-  if [ ! -f /usr/local/cuda/include/cudnn.h ]; then
-    d=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2> /dev/null || true)
-    [ -n "$d" ] && opt+=(-DCUDNN_ROOT=$d) && export LD_LIBRARY_PATH=$d/lib:$LD_LIBRARY_PATH
-  fi
+  . "$root/tools/device/deps.sh" "$deps"
   b=$root/build-device
-  cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a "${opt[@]}" > "$out/cmake.log" 2>&1 &&
+  cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a "${sn_cmake_opts[@]}" > "$out/cmake.log" 2>&1 &&
     cmake --build "$b" -j"$(nproc)" --target test_flash_attention bench_attention > "$out/build.log" 2>&1
   rc=$?
   if [ $rc != 0 ]; then echo "build failed"; grep -E "error" "$out/build.log" | head -20; else

@@ -26,8 +26,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 deps=$(cd "${1:-$root/.deps}" && pwd)
 build=$root/build-device
 logs=$build/logs
-prefix=${SINTER_DEPS_PREFIX:-/tmp/sinter-deps}
-mkdir -p "$logs" "$prefix"
+mkdir -p "$logs"
 say() { echo "== $*" | tee -a "$logs/summary.txt"; }
 : > "$logs/summary.txt"
 pack() { # the device tool brings back at most 8 files
@@ -40,34 +39,8 @@ pack() { # the device tool brings back at most 8 files
 trap pack EXIT
 trap "exit 143" TERM INT
 
-# --- the dependencies, in a private prefix ------------------------------------------------
-for f in "$deps"/*.deb; do dpkg -x "$f" "$prefix"; done
-usr=$prefix/usr
-lib=$usr/lib/x86_64-linux-gnu
-pc=$lib/pkgconfig
-mkdir -p "$pc"
-# Debian selects OpenBLAS as BLAS/LAPACK through alternatives, which dpkg -x does not make
-cp "$lib/openblas-pthread/pkgconfig/openblas.pc" "$pc/openblas.pc"
-cp "$lib/openblas-pthread/pkgconfig/lapack-openblas.pc" "$pc/lapack.pc"
-cp "$lib/openblas-pthread/pkgconfig/blas-openblas.pc" "$pc/blas.pc"
-sed -i -E "s#(=|-I|-L)/usr#\\1$usr#g" "$pc"/*.pc
-export PKG_CONFIG_PATH=$pc PKG_CONFIG_LIBDIR=$pc
-export CPATH=$usr/include:$usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}
-export LIBRARY_PATH=$lib:$lib/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}
-export LD_LIBRARY_PATH=$lib:$lib/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-pkgconf_opt=()
-if ! command -v pkg-config > /dev/null; then pkgconf_opt=(-DPKG_CONFIG_EXECUTABLE=$usr/bin/pkgconf); fi
-
-# --- cuDNN: beside the toolkit, or the pip wheel's copy -------------------------------------
-cudnn_opt=()
-if [ ! -f /usr/local/cuda/include/cudnn.h ] && [ -z "${CUDNN_ROOT:-}" ]; then
-  d=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2> /dev/null || true)
-  if [ -n "$d" ]; then export CUDNN_ROOT=$d; fi
-fi
-if [ -n "${CUDNN_ROOT:-}" ]; then
-  cudnn_opt=(-DCUDNN_ROOT=$CUDNN_ROOT)
-  export LD_LIBRARY_PATH=$CUDNN_ROOT/lib:$LD_LIBRARY_PATH
-fi
+# --- the dependencies (a private prefix) and cuDNN ------------------------------------------
+. "$root/tools/device/deps.sh" "$deps"
 say "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 say "nvcc: $(nvcc --version 2>&1 | tail -1); cuDNN: ${CUDNN_ROOT:-/usr/local/cuda}"
 
@@ -75,7 +48,7 @@ say "nvcc: $(nvcc --version 2>&1 | tail -1); cuDNN: ${CUDNN_ROOT:-/usr/local/cud
 shared=()
 if [ -d "$deps/shared_data" ]; then shared=(-DSINTER_SHARED_DATA=$deps/shared_data); fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
-  "${pkgconf_opt[@]}" "${cudnn_opt[@]}" "${shared[@]}" > "$logs/cmake.log" 2>&1
+  "${sn_cmake_opts[@]}" "${shared[@]}" > "$logs/cmake.log" 2>&1
 rc=$?
 if [ $rc != 0 ]; then say "cmake failed ($rc)"; tail -30 "$logs/cmake.log"; exit 1; fi
 cmake --build "$build" -j"$(nproc)" > "$logs/build.log" 2>&1

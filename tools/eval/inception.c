@@ -461,28 +461,11 @@ int sn_inception_features(sn_ctx *ctx, sn_inception *net, const sn_image *imgs, 
                           sn_fid_prep prep, float *feats) {
     if (!sn_ok(ctx) || n < 1) return sn_ok(ctx) ? 0 : -1;
     sn_scope s = sn_scope_begin(ctx);
-    int same = prep == SN_FID_PREP_PYTORCH;
-    for (int i = 1; i < n && same; i++)
-        same = imgs[i].width == imgs[0].width && imgs[i].height == imgs[0].height;
-    sn_tensor batch;
-    if (same && n > 1) { /* one upload and one resize for the batch: the same arithmetic */
-        size_t per = (size_t)3 * imgs[0].width * imgs[0].height;
-        float *chw = malloc(sizeof(float) * per * n);
-        if (!chw) sn_fail(ctx, "inception: out of memory");
-        for (int i = 0; chw && i < n; i++) sn_image_to_chw(&imgs[i], chw + per * i, 0, 1);
-        sn_tensor x = chw ? sn_from_host(ctx, sn_tensor_wrap(chw, SN_F32, 4, (int64_t[]){
-                                                 n, 3, imgs[0].height, imgs[0].width}))
-                          : sn_none();
-        free(chw);
-        const int S = SN_INCEPTION_SIZE;
-        batch = sn_affine(ctx, sn_resize_bilinear(ctx, x, S, S), 2.0f, -1.0f);
-    } else {
-        sn_tensor *xs = calloc((size_t)n, sizeof *xs);
-        if (!xs) sn_fail(ctx, "inception: out of memory");
-        for (int i = 0; i < n && sn_ok(ctx); i++) xs[i] = sn_inception_prepare(ctx, &imgs[i], prep);
-        batch = n == 1 ? (xs ? xs[0] : sn_none()) : sn_concat(ctx, xs, n, 0);
-        free(xs);
-    }
+    sn_tensor *xs = calloc((size_t)n, sizeof *xs);
+    if (!xs) sn_fail(ctx, "inception: out of memory");
+    for (int i = 0; i < n && sn_ok(ctx); i++) xs[i] = sn_inception_prepare(ctx, &imgs[i], prep);
+    sn_tensor batch = n == 1 ? (xs ? xs[0] : sn_none()) : sn_concat(ctx, xs, n, 0);
+    free(xs);
     sn_tensor f = sn_inception_pool3(ctx, net, batch);
     if (sn_ok(ctx)) sn_download(ctx, f, feats);
     sn_scope_end(ctx, s, sn_none());
