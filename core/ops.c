@@ -405,9 +405,8 @@ sn_tensor sn_rms_norm(sn_ctx *ctx, sn_tensor x, sn_tensor weight, float eps) {
     return y;
 }
 
-sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, sn_tensor bias,
-                        float eps) {
-    const char *op = "group_norm";
+static sn_tensor group_norm(sn_ctx *ctx, const char *op, sn_tensor x, int groups,
+                            sn_tensor weight, sn_tensor bias, float eps, int silu) {
     ARG(x, FLOAT);
     OPT(weight, x);
     OPT(bias, x);
@@ -420,11 +419,22 @@ sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, 
          (long long)c, SHP(x));
     sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
     if (!sn_has(y)) return y;
-    DISPATCH(sn_cpu_group_norm(x.data, weight.data, bias.data, y.data, x.shape[0], c,
-                               prod(x.shape, 2, x.ndim), groups, eps),
-             sn_cuda_group_norm(ctx, x.dtype, x.data, weight.data, bias.data, y.data, x.shape[0],
-                                c, prod(x.shape, 2, x.ndim), groups, eps));
+    int64_t n = x.shape[0], s = prod(x.shape, 2, x.ndim);
+    DISPATCH((sn_cpu_group_norm(x.data, weight.data, bias.data, y.data, n, c, s, groups, eps),
+              silu ? sn_cpu_unary(SN_CPU_SILU, y.data, y.data, sn_numel(y), 0, 0) : (void)0),
+             sn_cuda_group_norm(ctx, x.dtype, x.data, weight.data, bias.data, y.data, n, c, s,
+                                groups, eps, silu));
     return y;
+}
+
+sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, sn_tensor bias,
+                        float eps) {
+    return group_norm(ctx, "group_norm", x, groups, weight, bias, eps, 0);
+}
+
+sn_tensor sn_group_norm_silu(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight,
+                             sn_tensor bias, float eps) {
+    return group_norm(ctx, "group_norm_silu", x, groups, weight, bias, eps, 1);
 }
 
 /* adaLN's modulation, after a LayerNorm without affine when `norm` (eps its epsilon). */

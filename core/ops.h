@@ -52,6 +52,9 @@ sn_tensor sn_rms_norm(sn_ctx *ctx, sn_tensor x, sn_tensor weight, float eps);
 /* x is (N, C, ...) and normalized over groups of C/groups channels and all trailing axes. */
 sn_tensor sn_group_norm(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight, sn_tensor bias,
                         float eps);
+/* sn_silu(sn_group_norm(...)), one pass less on CUDA (the VAEs' resnet blocks). */
+sn_tensor sn_group_norm_silu(sn_ctx *ctx, sn_tensor x, int groups, sn_tensor weight,
+                             sn_tensor bias, float eps);
 /* DiT's adaLN: x (N, L, D) * (1 + scale) + shift, with scale and shift (N, D). */
 sn_tensor sn_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale);
 

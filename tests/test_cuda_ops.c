@@ -283,7 +283,8 @@ static sn_tensor f_norm(sn_ctx *c, const sn_tensor *in, int n, const params *p) 
     switch (p->i[0]) {
     case 0: return sn_layer_norm(c, in[0], in[1], in[2], 1e-5f);
     case 1: return sn_rms_norm(c, in[0], in[1], 1e-6f);
-    default: return sn_group_norm(c, in[0], p->i[1], in[1], in[2], 1e-6f);
+    case 2: return sn_group_norm(c, in[0], p->i[1], in[1], in[2], 1e-6f);
+    default: return sn_group_norm_silu(c, in[0], p->i[1], in[1], in[2], 1e-6f);
     }
 }
 
@@ -310,6 +311,10 @@ static void test_norms(void) {
             sn_tensor w = affine ? H(c) : sn_none(), b = affine ? H(c) : sn_none();
             both("group_norm", f_norm, (sn_tensor[]){x, w, b}, 3, &(params){.i = {2, groups[s]}},
                  TOL);
+            x = host_t(SN_F32, -3, 3, gs[s].nd, gs[s].d);
+            w = affine ? H(c) : sn_none(), b = affine ? H(c) : sn_none();
+            both("group_norm_silu", f_norm, (sn_tensor[]){x, w, b}, 3,
+                 &(params){.i = {3, groups[s]}}, TOL);
         }
 }
 

@@ -685,14 +685,18 @@ static sn_tensor norm(sn_ctx *ctx, sn_tensor x, const kl_param *p, int groups) {
     return sn_group_norm(ctx, x, groups, p->weight, p->bias, KL_EPS);
 }
 
+static sn_tensor norm_silu(sn_ctx *ctx, sn_tensor x, const kl_param *p, int groups) {
+    return sn_group_norm_silu(ctx, x, groups, p->weight, p->bias, KL_EPS);
+}
+
 /* ResnetBlock2D without time embedding: x' + conv2(SiLU(GN(conv1(SiLU(GN(x)))))). The inner
  * scope drops each half's GN and SiLU outputs once its conv has run (at full resolution
  * every activation counts). */
 static sn_tensor resnet_forward(sn_ctx *ctx, const kl_resnet *r, int g, sn_tensor x) {
     sn_scope s = sn_scope_begin(ctx);
-    sn_tensor h = conv(ctx, sn_silu(ctx, norm(ctx, x, &r->norm1, g)), &r->conv1, 1, 1);
+    sn_tensor h = conv(ctx, norm_silu(ctx, x, &r->norm1, g), &r->conv1, 1, 1);
     h = sn_scope_end(ctx, s, h);
-    h = conv(ctx, sn_silu(ctx, norm(ctx, h, &r->norm2, g)), &r->conv2, 1, 1);
+    h = conv(ctx, norm_silu(ctx, h, &r->norm2, g), &r->conv2, 1, 1);
     sn_tensor skip = sn_has(r->shortcut.weight) ? conv(ctx, x, &r->shortcut, 1, 0) : x;
     return sn_add(ctx, skip, h);
 }
@@ -751,7 +755,7 @@ static sn_tensor encoder_forward(sn_ctx *ctx, const kl_model *m, sn_tensor x) {
         if (i < c->levels - 1) h = sn_scope_end(ctx, s, downsample(ctx, &e->down[i].resample, h));
     }
     h = mid_forward(ctx, &e->mid, g, s, h);
-    h = conv(ctx, sn_silu(ctx, norm(ctx, h, &e->norm_out, g)), &e->conv_out, 1, 1);
+    h = conv(ctx, norm_silu(ctx, h, &e->norm_out, g), &e->conv_out, 1, 1);
     if (c->quant_conv) h = conv(ctx, h, &m->quant_conv, 1, 0);
     return sn_scope_end(ctx, s, h);
 }
@@ -769,7 +773,7 @@ static sn_tensor decoder_forward(sn_ctx *ctx, const kl_model *m, sn_tensor z) {
         h = level_forward(ctx, &d->up[i], c->dec_res, c->dec_attn[i], g, s, h);
         if (i < c->levels - 1) h = sn_scope_end(ctx, s, upsample(ctx, &d->up[i].resample, h));
     }
-    h = conv(ctx, sn_silu(ctx, norm(ctx, h, &d->norm_out, g)), &d->conv_out, 1, 1);
+    h = conv(ctx, norm_silu(ctx, h, &d->norm_out, g), &d->conv_out, 1, 1);
     return sn_scope_end(ctx, s, h);
 }
 

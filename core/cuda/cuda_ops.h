@@ -51,7 +51,8 @@ void sn_cuda_rms_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, vo
                       int64_t rows, int64_t n, float eps);
 /* x (N, C, S); w and b (C) or NULL. Scratch for the partial sums comes from the arena. */
 void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w, const void *b,
-                        void *y, int64_t n, int64_t c, int64_t s, int64_t groups, float eps);
+                        void *y, int64_t n, int64_t c, int64_t s, int64_t groups, float eps,
+                        int silu);
 
 /* --- linear.cu (cuBLASLt; f32 accumulation, TF32 off) --------------------------------- */
 /* y (rows, out) = x (rows, in) w^T + b, w (out, in), b (out) or NULL; all of dtype dt. */

@@ -1,14 +1,13 @@
 // Normalizations, with the CPU backend's arithmetic (core/cpu/norm.c): statistics in double,
-// two passes (the mean, then the biased variance about it), applied in f32 with the mean and
-// 1/std rounded to f32 first.
+// applied in f32 with the mean and 1/std rounded to f32 first.
 //
 // Layer and RMS norm: one block per row (grid-stride over rows); a row is at most a few
 // thousand values, so the later passes read it from cache. Group norm: a group of a VAE
 // feature map holds millions of values, too many for one block, so each group is cut into
-// chunks (enough blocks to fill the GPU) and three kernels run: chunk sums -> mean; chunk
-// sums of squared deviations -> variance; apply. Each later kernel first reduces the previous
-// one's per-chunk partials (at most GN_MAX_CHUNKS doubles per group) itself, so no separate
-// finishing launch is needed. The partials live in arena scratch.
+// chunks (enough blocks to fill the GPU) and two kernels run: per-chunk sums and sums of
+// squares (one pass, double); apply (optionally with SiLU fused). The apply kernel first
+// reduces the per-chunk partials (at most GN_MAX_CHUNKS doubles per group) itself, so no
+// separate finishing launch is needed. The partials live in arena scratch.
 #include "common.cuh"
 
 namespace {
@@ -75,29 +74,29 @@ __device__ __forceinline__ double gn_total(const double *part, int chunks, doubl
     return sn_block_sum(v, sh);
 }
 
-// pass 0: partial sums of x; pass 1: partial sums of (x - mean)^2, mean from pass 0's partials
-template <typename T, int PASS>
-__global__ void gn_stats(const T *__restrict__ x, int64_t e, int chunks,
-                         const double *__restrict__ sums, double *__restrict__ out) {
+// One pass: each block's partial sum and sum of squares, in double (so the variance as
+// E[x^2] - E[x]^2 loses nothing that matters: the CPU's two-pass value to ~1e-12).
+template <typename T>
+__global__ void gn_stats(const T *__restrict__ x, int64_t e, int chunks, double *__restrict__ sums,
+                         double *__restrict__ sqs) {
     __shared__ double sh[32];
     int64_t t = blockIdx.y, lo, hi;
     gn_range(e, chunks, &lo, &hi);
     const T *xg = x + t * e;
-    double mean = PASS ? gn_total(sums + t * chunks, chunks, sh) / e : 0.0, acc = 0;
+    double acc = 0, acc2 = 0;
     for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         double v = sn_ld(xg, i);
-        if (PASS) {
-            v -= mean;
-            acc += v * v;
-        } else {
-            acc += v;
-        }
+        acc += v;
+        acc2 += v * v;
     }
     acc = sn_block_sum(acc, sh);
-    if (threadIdx.x == 0) out[t * chunks + blockIdx.x] = acc;
+    acc2 = sn_block_sum(acc2, sh);
+    if (threadIdx.x == 0) sums[t * chunks + blockIdx.x] = acc, sqs[t * chunks + blockIdx.x] = acc2;
 }
 
-template <typename T>
+// Normalizes, applies the affine and, for the VAEs' GN -> SiLU, the SiLU (SILU = 1). The
+// index arithmetic is 32-bit: one group of one image holds under 2^31 values.
+template <typename T, int SILU>
 __global__ void gn_apply(const T *__restrict__ x, const T *__restrict__ w,
                          const T *__restrict__ b, T *__restrict__ y, int64_t e, int64_t s,
                          int64_t cg, int64_t groups, int chunks, const double *__restrict__ sums,
@@ -106,16 +105,19 @@ __global__ void gn_apply(const T *__restrict__ x, const T *__restrict__ w,
     int64_t t = blockIdx.y, lo, hi;
     gn_range(e, chunks, &lo, &hi);
     double mean = gn_total(sums + t * chunks, chunks, sh) / e;
-    double var = gn_total(sqs + t * chunks, chunks, sh) / e;
-    float fm = (float)mean, rstd = (float)(1.0 / sqrt(var + eps));
+    double var = gn_total(sqs + t * chunks, chunks, sh) / e - mean * mean;
+    float fm = (float)mean, rstd = (float)(1.0 / sqrt((var > 0 ? var : 0) + eps));
     const T *xg = x + t * e;
     T *yg = y + t * e;
     int64_t ch0 = (t % groups) * cg;
-    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        int64_t ch = ch0 + i / s;
+    uint32_t ss = (uint32_t)s;
+    for (uint32_t i = (uint32_t)lo + threadIdx.x; i < (uint32_t)hi; i += blockDim.x) {
+        int64_t ch = ch0 + i / ss;
         float scale = rstd * (w ? sn_ld(w, ch) : 1.0f);
         float shift = (b ? sn_ld(b, ch) : 0.0f) - fm * scale;
-        sn_st(yg, i, sn_ld(xg, i) * scale + shift);
+        float v = sn_ld(xg, i) * scale + shift;
+        if (SILU) v = v / (1.0f + __expf(-v));
+        sn_st(yg, i, v);
     }
 }
 
@@ -146,7 +148,7 @@ extern "C" void sn_cuda_rms_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const 
 
 extern "C" void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w,
                                    const void *b, void *y, int64_t n, int64_t c, int64_t s,
-                                   int64_t groups, float eps) {
+                                   int64_t groups, float eps, int silu) {
     int64_t cg = c / groups, e = cg * s, ng = n * groups;
     sn_cuda_state *st = sn_cuda_st(ctx);
     // enough blocks for four waves over the GPU, but chunks of at least 2048 elements
@@ -155,8 +157,9 @@ extern "C" void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, cons
     int chunks = (int)(want < most ? want : most);
     if (chunks < 1) chunks = 1;
     if (chunks > GN_MAX_CHUNKS) chunks = GN_MAX_CHUNKS;
-    if (ng > 65535) { // grid.y limit: the batch is never this large in practice
-        sn_fail(ctx, "group_norm: %lld (image, group) pairs exceed the CUDA grid", (long long)ng);
+    if (ng > 65535 || e >= (1LL << 31)) { // grid.y limit; 32-bit indices within a group
+        sn_fail(ctx, "group_norm: %lld (image, group) pairs of %lld values exceed the CUDA kernel",
+                (long long)ng, (long long)e);
         return;
     }
     sn_scope sc = sn_scope_begin(ctx);
@@ -167,10 +170,13 @@ extern "C" void sn_cuda_group_norm(sn_ctx *ctx, sn_dtype dt, const void *x, cons
         cudaStream_t stream = st->stream;
         sn_float_dispatch(ctx, dt, "group_norm", [&](auto *tag) {
             using T = std::remove_pointer_t<decltype(tag)>;
-            gn_stats<T, 0><<<grid, GN_THREADS, 0, stream>>>((const T *)x, e, chunks, NULL, sums);
-            gn_stats<T, 1><<<grid, GN_THREADS, 0, stream>>>((const T *)x, e, chunks, sums, sqs);
-            gn_apply<T><<<grid, GN_THREADS, 0, stream>>>((const T *)x, (const T *)w, (const T *)b, (T *)y, e, s, cg,
-                                                         groups, chunks, sums, sqs, eps);
+            gn_stats<T><<<grid, GN_THREADS, 0, stream>>>((const T *)x, e, chunks, sums, sqs);
+            if (silu)
+                gn_apply<T, 1><<<grid, GN_THREADS, 0, stream>>>((const T *)x, (const T *)w,
+                    (const T *)b, (T *)y, e, s, cg, groups, chunks, sums, sqs, eps);
+            else
+                gn_apply<T, 0><<<grid, GN_THREADS, 0, stream>>>((const T *)x, (const T *)w,
+                    (const T *)b, (T *)y, e, s, cg, groups, chunks, sums, sqs, eps);
         });
         LAUNCHED(ctx, "group_norm");
     }
