@@ -559,7 +559,8 @@ static sn_tensor dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, s
     sn_attn_spec spec = sn_dit_grid_attention(ctx, m, gh, gw);
     sn_tensor h = sn_scope_end(ctx, sc, sn_dit_embed_patches(ctx, &dm->stem, s, x));
     for (int i = 0; i < s->depth; i++)
-        h = sn_scope_end(ctx, sc, block_forward(ctx, &dm->blocks[i], dm->heads, &spec, h, silu_c));
+        h = sn_scope_end(ctx, sc, block_forward(ctx, &dm->blocks[i], dm->heads,
+                                                sn_dit_block_attention(m, i, &spec), h, silu_c));
     return sn_dit_final(ctx, &dm->stem, s, h, silu_c, gh, gw);
 }
 
@@ -720,10 +721,30 @@ void sn_dit_free(sn_dit *m) {
     free(m);
 }
 
+/* "0-1+27" -> bits 0, 1, 27 of *mask. 0, or -1 when malformed or beyond 63. */
+static int parse_blocks(const char *s, uint64_t *mask) {
+    *mask = 0;
+    while (*s) {
+        char *end;
+        long lo = strtol(s, &end, 10), hi = lo;
+        if (end == s || lo < 0 || lo > 63) return -1;
+        if (*end == '-') {
+            s = end + 1;
+            hi = strtol(s, &end, 10);
+            if (end == s || hi < lo || hi > 63) return -1;
+        }
+        for (long i = lo; i <= hi; i++) *mask |= (uint64_t)1 << i;
+        if (*end && *end != '+') return -1;
+        s = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 int sn_dit_set_attention(sn_ctx *ctx, sn_dit *m, const char *text) {
     if (!sn_ok(ctx)) return -1;
-    char err[256];
+    char err[256], na[512] = "", item[128];
     sn_attn_spec s = {.kind = SN_ATTN_FULL};
+    m->dense_blocks = 0, m->dense_steps = 0;
     if (!text || !strcmp(text, "full")) {
         m->attn = s;
         return 0;
@@ -733,22 +754,58 @@ int sn_dit_set_attention(sn_ctx *ctx, sn_dit *m, const char *text) {
         sn_fail(ctx, "attention '%s': expected full or neighborhood:window=K,...", text);
         return -1;
     }
+    /* the dense-* items are the model's; the rest is NATTEN's (sn_na_parse) */
+    for (const char *p = text + strlen(pre); *p;) {
+        size_t len = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item - 1 ? len : sizeof item - 1), p);
+        if (!strncmp(item, "dense-blocks=", 13)) {
+            if (parse_blocks(item + 13, &m->dense_blocks)) {
+                sn_fail(ctx, "attention '%s': dense-blocks takes block indices 0..63 and ranges "
+                        "joined by '+' (e.g. 0-1+27)", text);
+                return -1;
+            }
+        } else if (!strncmp(item, "dense-steps=", 12)) {
+            char *end;
+            long v = strtol(item + 12, &end, 10);
+            if (end == item + 12 || *end || v < 0 || v > 100000) {
+                sn_fail(ctx, "attention '%s': dense-steps takes a step count", text);
+                return -1;
+            }
+            m->dense_steps = (int)v;
+        } else {
+            size_t at = strlen(na);
+            snprintf(na + at, sizeof na - at, "%s%s", at ? "," : "", item);
+        }
+        p += len + (p[len] == ',');
+    }
     s.kind = SN_ATTN_NEIGHBORHOOD;
-    if (sn_na_parse(text + strlen(pre), &s.na, err, sizeof err)) {
+    if (sn_na_parse(na, &s.na, err, sizeof err)) {
         sn_fail(ctx, "attention '%s': %s", text, err);
         return -1;
     }
     m->attn = s;
+    m->forwards = 0;
     return 0;
 }
 
 sn_attn_spec sn_dit_grid_attention(sn_ctx *ctx, const sn_dit *m, int gh, int gw) {
     sn_attn_spec s = m->attn;
     char err[256];
+    if (m->dense_now) return (sn_attn_spec){.kind = SN_ATTN_FULL};
     if (s.kind == SN_ATTN_NEIGHBORHOOD && sn_ok(ctx) &&
         sn_na_resolve(&s.na, 2, (const int[]){gh, gw}, err, sizeof err))
         sn_fail(ctx, "neighborhood attention on the %dx%d token grid: %s", gh, gw, err);
     return s;
+}
+
+const sn_attn_spec *sn_dit_block_attention(const sn_dit *m, int i, const sn_attn_spec *grid) {
+    static const sn_attn_spec full = {.kind = SN_ATTN_FULL};
+    return i < 64 && (m->dense_blocks >> i & 1) ? &full : grid;
+}
+
+void sn_dit_count_forward(sn_dit *m) {
+    m->dense_now = m->attn.kind != SN_ATTN_FULL && m->forwards < m->dense_steps;
+    m->forwards++;
 }
 
 sn_tensor sn_dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_tensor y) {
@@ -764,6 +821,7 @@ sn_tensor sn_dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_te
     }
     if (!sn_dit_check_inputs(ctx, m, x, t, y)) return sn_none();
     sn_scope s = sn_scope_begin(ctx); /* the model runs in the context's dtype, answers in f32 */
+    sn_dit_count_forward(m);
     sn_tensor out = m->ops->forward(ctx, m, sn_to(ctx, x, sn_ctx_dtype(ctx)), t, y);
     return sn_scope_end(ctx, s, sn_to(ctx, out, SN_F32));
 }

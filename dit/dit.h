@@ -137,6 +137,12 @@ struct sn_dit {
     /* The attention every block runs; full attention after loading. A caller may set another
      * spec (e.g. neighborhood attention over the token grid) before calling forward. */
     sn_attn_spec attn;
+    /* With a sparse attn: blocks that keep full attention (bit i = block i), and how many
+     * first forward calls (denoising steps) run with full attention everywhere. */
+    uint64_t dense_blocks;
+    int dense_steps;
+    int forwards;  /* forward calls so far (eager ones and graph recordings) */
+    int dense_now; /* this forward runs with full attention (dense_steps) */
     const sn_dit_ops *ops;
     void *impl;
 };
@@ -155,12 +161,18 @@ sn_tensor sn_dit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn_te
 
 /* Sets the blocks' self-attention from the CLI's --attention text: "full", or
  * "neighborhood:window=K[xK],stride=S[xS],dilation=D[xD],causal=C[xC]" (NATTEN's windows over
- * the 2-D token grid, training-free; core/neighborhood.h). Returns 0, or -1 with the context
- * error set. */
+ * the 2-D token grid, training-free; core/neighborhood.h), optionally with
+ * ",dense-blocks=LIST" (blocks that keep full attention: indices and ranges joined by '+',
+ * e.g. 0-1+27) and ",dense-steps=N" (the first N forward calls, i.e. denoising steps, run with
+ * full attention). Returns 0, or -1 with the context error set. */
 int sn_dit_set_attention(sn_ctx *ctx, sn_dit *m, const char *text);
 /* The spec a forward uses on a gh x gw token grid: m->attn with a neighborhood resolved for the
  * grid (the error set when its windows do not fit). */
 sn_attn_spec sn_dit_grid_attention(sn_ctx *ctx, const sn_dit *m, int gh, int gw);
+/* The spec of block i: full attention for a dense block, else `grid` (the above). */
+const sn_attn_spec *sn_dit_block_attention(const sn_dit *m, int i, const sn_attn_spec *grid);
+/* Counts a forward call and sets m->dense_now for it (the families' forwards call this). */
+void sn_dit_count_forward(sn_dit *m);
 
 /* One evaluation of a text-conditioned model (family "textdit"):
  *   x     (N, C_in, H, W) f32 latents, H and W multiples of the patch size

@@ -324,7 +324,9 @@ static sn_tensor ldit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, 
     sn_scope sc = sn_scope_begin(ctx); /* h lives at this mark, block after block */
     sn_tensor h = sn_scope_end(ctx, sc, sn_dit_embed_patches(ctx, &lm->stem, s, x));
     for (int i = 0; i < s->depth; i++)
-        h = sn_scope_end(ctx, sc, block_forward(ctx, lm, &lm->blocks[i], &spec, h, silu_c, cos, sin));
+        h = sn_scope_end(ctx, sc, block_forward(ctx, lm, &lm->blocks[i],
+                                                sn_dit_block_attention(m, i, &spec), h, silu_c,
+                                                cos, sin));
     sn_tensor out = sn_dit_final(ctx, &lm->stem, s, h, silu_c, gh, gw);
     if (lm->learn_sigma) out = sn_slice(ctx, out, 1, 0, s->in_channels); /* x, _ = x.chunk(2) */
     return out;

@@ -120,7 +120,13 @@ void sn_dit_step_eval(sn_ctx *ctx, sn_dit_step *st, sn_tensor x, double t, sn_te
     sn_copy_from_host(ctx, e->t, th);
     free(th);
     run_args a = {st, e};
-    if (!st->use_graph || e->runs < 1) {
+    /* the steps that run densely (--attention ...,dense-steps=N) stay eager; recording begins
+     * once the sparse attention has run eagerly (its plan is built outside the capture) */
+    sn_dit *m = st->model;
+    int dense = m->attn.kind != SN_ATTN_FULL && m->forwards < m->dense_steps;
+    if (dense) {
+        forward(ctx, &a);
+    } else if (!st->use_graph || e->runs < 1) {
         forward(ctx, &a);
         e->runs++;
     } else {

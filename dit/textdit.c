@@ -485,7 +485,9 @@ static sn_tensor td_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, sn
     sn_tensor h = sn_linear(ctx, sn_patchify(ctx, x, s->patch), tm->stem.x_w, tm->stem.x_b);
     h = sn_scope_end(ctx, sc, sn_add(ctx, h, pos));
     for (int i = 0; i < s->depth; i++)
-        h = sn_scope_end(ctx, sc, block_forward(ctx, tm, &tm->blocks[i], &spec, h, t0, y, bias));
+        h = sn_scope_end(ctx, sc, block_forward(ctx, tm, &tm->blocks[i],
+                                                sn_dit_block_attention(m, i, &spec), h, t0, y,
+                                                bias));
 
     sn_tensor fm[2]; /* shift, scale = table (2, D) + t (N, 1, D) */
     sn_split(ctx, sn_add(ctx, sn_reshape(temb, SN_SHAPE(n, 1, s->hidden)), tm->f_table), 1, 2, fm);
@@ -506,6 +508,7 @@ sn_tensor sn_textdit_forward(sn_ctx *ctx, sn_dit *m, sn_tensor x, sn_tensor t, s
     if (!check_inputs(ctx, m, x, t, text, mask)) return sn_none();
     sn_scope s = sn_scope_begin(ctx); /* the model runs in the context's dtype, answers in f32 */
     sn_dtype dt = sn_ctx_dtype(ctx);
+    sn_dit_count_forward(m);
     sn_tensor out = td_forward(ctx, m, sn_to(ctx, x, dt), t, sn_to(ctx, text, dt), mask);
     return sn_scope_end(ctx, s, sn_to(ctx, out, SN_F32));
 }

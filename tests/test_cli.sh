@@ -84,5 +84,16 @@ expect 1 'window 9 x dilation 1 does not fit the grid size 4' -- "${gen[@]}" --a
 ok '[ ! -e "$tmp/na9.png" ]' "a failed generate left a file"
 expect 1 "attention 'dense': expected full or neighborhood" -- "${gen[@]}" --attention dense -o "$tmp/nd.png"
 expect 1 'stride' -- "${gen[@]}" --attention neighborhood:window=3,stride=5 -o "$tmp/ns.png"
+# blocks and steps kept dense: all of them dense is full attention, bit for bit
+"${gen[@]}" --save-tensor "$tmp/full.st" > /dev/null 2>&1
+"${gen[@]}" --attention neighborhood:window=3 --save-tensor "$tmp/na.st" > /dev/null 2>&1
+"${gen[@]}" --attention neighborhood:window=3,dense-blocks=0-1 --save-tensor "$tmp/db.st" > /dev/null 2>&1
+"${gen[@]}" --attention neighborhood:window=3,dense-steps=2 --save-tensor "$tmp/ds.st" > /dev/null 2>&1
+"${gen[@]}" --attention neighborhood:window=3,dense-steps=1 --save-tensor "$tmp/d1.st" > /dev/null 2>&1
+ok 'cmp -s "$tmp/full.st" "$tmp/db.st"' "dense-blocks over every block differs from full attention"
+ok 'cmp -s "$tmp/full.st" "$tmp/ds.st"' "dense-steps over every step differs from full attention"
+ok '! cmp -s "$tmp/full.st" "$tmp/na.st"' "neighborhood attention gave full attention's result"
+ok '! cmp -s "$tmp/d1.st" "$tmp/na.st" && ! cmp -s "$tmp/d1.st" "$tmp/full.st"' "dense-steps=1 is not a mix"
+expect 1 'dense-blocks takes block indices' -- "${gen[@]}" --attention neighborhood:window=3,dense-blocks=5-2 -o "$tmp/x.png"
 
 finish test_cli
