@@ -469,6 +469,23 @@ sn_tensor sn_layer_norm_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_t
     return modulate(ctx, "layer_norm_modulate", x, shift, scale, 1, eps);
 }
 
+sn_tensor sn_rope(sn_ctx *ctx, sn_tensor x, sn_tensor cos, sn_tensor sin) {
+    const char *op = "rope";
+    ARG(x, FLOAT);
+    LIKE(cos, x);
+    LIKE(sin, x);
+    NEED(x.ndim >= 2 && last(x) % 2 == 0 && sn_same_shape(cos, sin) && cos.ndim == 2 &&
+             cos.shape[0] == x.shape[x.ndim - 2] && cos.shape[1] == last(x),
+         "x %s must be (..., T, D) with D even and cos %s, sin %s (T, D)", SHP(x), SHP(cos),
+         SHP(sin));
+    sn_tensor y = sn_empty(ctx, x.dtype, x.ndim, x.shape);
+    if (!sn_has(y)) return y;
+    int64_t d = last(x), t = cos.shape[0], rows = sn_numel(x) / d;
+    DISPATCH(sn_cpu_rope(x.data, cos.data, sin.data, y.data, rows, t, d),
+             sn_cuda_rope(ctx, x.dtype, x.data, cos.data, sin.data, y.data, rows, t, d));
+    return y;
+}
+
 sn_tensor sn_gated_add(sn_ctx *ctx, sn_tensor x, sn_tensor a, sn_tensor gate) {
     const char *op = "gated_add";
     ARG(x, FLOAT);

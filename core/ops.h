@@ -64,6 +64,10 @@ sn_tensor sn_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale
 sn_tensor sn_layer_norm_modulate(sn_ctx *ctx, sn_tensor x, sn_tensor shift, sn_tensor scale,
                                  float eps);
 sn_tensor sn_gated_add(sn_ctx *ctx, sn_tensor x, sn_tensor a, sn_tensor gate);
+/* Rotary position embedding as LightningDiT/EVA apply it: x cos + rotate_half(x) sin with
+ * rotate_half pairing adjacent features ((x0, x1) -> (-x1, x0)); x (..., T, D), D even, cos and
+ * sin (T, D) of x's dtype. */
+sn_tensor sn_rope(sn_ctx *ctx, sn_tensor x, sn_tensor cos, sn_tensor sin);
 
 /* --- products ------------------------------------------------------------------------ */
 /* y = x W^T + b, x (..., in), W (out, in) as torch.nn.Linear stores it, b (out) or empty. */

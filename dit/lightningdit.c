@@ -237,18 +237,6 @@ static sn_tensor qk_norm(sn_ctx *ctx, int kind, sn_tensor x, sn_tensor w, sn_ten
     return x;
 }
 
-/* x * cos + rotate_half(x) * sin over (N, H, T, head_dim), tables (T, head_dim). rotate_half
- * pairs adjacent dims: (x0, x1) -> (-x1, x0). Built from existing ops for the CPU backend;
- * it becomes one fused op (sn_rope) when the CUDA backend arrives. */
-static sn_tensor rope(sn_ctx *ctx, sn_tensor x, sn_tensor cos, sn_tensor sin) {
-    int64_t rows = x.shape[0] * x.shape[1] * x.shape[2], hd = x.shape[3];
-    sn_tensor xp = sn_reshape(x, SN_SHAPE(rows, hd / 2, 2));
-    sn_tensor x0 = sn_slice(ctx, xp, 2, 0, 1), x1 = sn_slice(ctx, xp, 2, 1, 1);
-    sn_tensor r = sn_concat(ctx, (const sn_tensor[]){sn_affine(ctx, x1, -1.0f, 0.0f), x0}, 2, 2);
-    r = sn_reshape(r, x.ndim, x.shape);
-    return sn_add(ctx, sn_mul(ctx, x, cos), sn_mul(ctx, r, sin));
-}
-
 /* The RoPE tables for a grid: the file's when it matches, else computed once per grid. */
 static void rope_for_grid(sn_ctx *ctx, ldit_model *lm, int gh, int gw, sn_tensor *c, sn_tensor *s) {
     if (lm->rope_grid && gh == lm->rope_grid && gw == lm->rope_grid) {
@@ -279,7 +267,7 @@ static sn_tensor attention(sn_ctx *ctx, const ldit_model *lm, const ldit_block *
     sn_dit_split_heads(ctx, sn_linear(ctx, x, b->qkv_w, b->qkv_b), lm->heads, &q, &k, &v);
     q = qk_norm(ctx, lm->qknorm, q, b->q_norm_w, b->q_norm_b);
     k = qk_norm(ctx, lm->qknorm, k, b->k_norm_w, b->k_norm_b);
-    if (lm->rope) q = rope(ctx, q, cos, sin), k = rope(ctx, k, cos, sin);
+    if (lm->rope) q = sn_rope(ctx, q, cos, sin), k = sn_rope(ctx, k, cos, sin);
     sn_tensor o = sn_dit_merge_heads(ctx, sn_attention(ctx, q, k, v, spec));
     return sn_linear(ctx, o, b->proj_w, b->proj_b);
 }

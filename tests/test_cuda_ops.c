@@ -322,7 +322,8 @@ static sn_tensor f_modulate(sn_ctx *c, const sn_tensor *in, int n, const params 
     switch (p->i[0]) {
     case 0: return sn_modulate(c, in[0], in[1], in[2]);
     case 1: return sn_layer_norm_modulate(c, in[0], in[1], in[2], 1e-6f);
-    default: return sn_gated_add(c, in[0], in[1], in[2]);
+    case 2: return sn_gated_add(c, in[0], in[1], in[2]);
+    default: return sn_rope(c, in[0], in[1], in[2]);
     }
 }
 
@@ -337,6 +338,12 @@ static void test_modulate(void) {
                                H(s[k][0], s[k][2])};
             both(names[op], f_modulate, in, 3, &(params){.i = {op}}, TOL);
         }
+    const int64_t rs[][4] = {{2, 3, 17, 64}, {1, 16, 256, 72}, {1, 1, 1, 2}}; /* N, H, T, hd */
+    for (int k = 0; k < 3; k++) {
+        sn_tensor in[3] = {H(rs[k][0], rs[k][1], rs[k][2], rs[k][3]), H(rs[k][2], rs[k][3]),
+                           H(rs[k][2], rs[k][3])};
+        both("rope", f_modulate, in, 3, &(params){.i = {3}}, TOL);
+    }
 }
 
 /* --- products ------------------------------------------------------------------------------ */

@@ -103,6 +103,10 @@ void sn_cpu_cast(const void *x, sn_dtype from, void *y, sn_dtype to, int64_t n);
 /* y = layer_norm(x) (no affine) * (1 + scale) + shift; x (n, l, d), shift and scale (n, d). */
 void sn_cpu_layer_norm_modulate(const float *x, const float *shift, const float *scale, float *y,
                                 int64_t n, int64_t l, int64_t d, float eps);
+/* Rotary embedding: y = x cos + rotate_half(x) sin, rotate_half pairing adjacent features
+ * ((x0, x1) -> (-x1, x0)); x (rows, d) with rows = (...) * t, cos and sin (t, d), d even. */
+void sn_cpu_rope(const float *x, const float *cos, const float *sin, float *y, int64_t rows,
+                 int64_t t, int64_t d);
 /* y = x + a * gate; x and a (n, l, d), gate (n, d). */
 void sn_cpu_gated_add(const float *x, const float *a, const float *gate, float *y, int64_t n,
                       int64_t l, int64_t d);

@@ -8,6 +8,20 @@ void sn_cpu_layer_norm_modulate(const float *x, const float *shift, const float 
     sn_cpu_modulate(y, shift, scale, y, n, l, d);
 }
 
+void sn_cpu_rope(const float *x, const float *cos, const float *sin, float *y, int64_t rows,
+                 int64_t t, int64_t d) {
+#pragma omp parallel for if (rows * d > (1 << 16))
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d, *c = cos + (r % t) * d, *s = sin + (r % t) * d;
+        float *yr = y + r * d;
+        for (int64_t i = 0; i < d; i += 2) {
+            float a0 = xr[i] * c[i], a1 = xr[i + 1] * c[i + 1];
+            float b0 = -xr[i + 1] * s[i], b1 = xr[i] * s[i + 1];
+            yr[i] = a0 + b0, yr[i + 1] = a1 + b1;
+        }
+    }
+}
+
 void sn_cpu_gated_add(const float *x, const float *a, const float *gate, float *y, int64_t n,
                       int64_t l, int64_t d) {
 #pragma omp parallel for collapse(2) if (n * l * d > (1 << 16))

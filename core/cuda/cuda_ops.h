@@ -86,6 +86,8 @@ int sn_cuda_attention_version(int version);
 void sn_cuda_layer_norm_modulate(sn_ctx *ctx, sn_dtype dt, const void *x, const void *shift,
                                  const void *scale, void *y, int64_t n, int64_t l, int64_t d,
                                  float eps);
+void sn_cuda_rope(sn_ctx *ctx, sn_dtype dt, const void *x, const void *cos, const void *sin,
+                  void *y, int64_t rows, int64_t t, int64_t d);
 void sn_cuda_gated_add(sn_ctx *ctx, sn_dtype dt, const void *x, const void *a, const void *gate,
                        void *y, int64_t n, int64_t l, int64_t d);
 

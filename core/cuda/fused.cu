@@ -3,7 +3,9 @@
 //   layer_norm_modulate: LayerNorm without affine, then (1 + scale) and shift per item: one
 //     warp per row, the row held in registers (rows up to 32 x 64 values), statistics in f32
 //     in two passes over the registers; longer rows fall back to the two separate kernels;
-//   gated_add: x + a * gate, the gate per item and channel (adaLN-Zero's residual).
+//   gated_add: x + a * gate, the gate per item and channel (adaLN-Zero's residual);
+//   rope: x cos + rotate_half(x) sin, one thread per feature pair (products and the sum
+//     rounded as the CPU's unfused ops round them).
 #include "common.cuh"
 
 namespace {
@@ -55,6 +57,22 @@ __global__ void gated_add_kernel(const T *__restrict__ x, const T *__restrict__ 
     }
 }
 
+template <typename T>
+__global__ void rope_kernel(const T *__restrict__ x, const T *__restrict__ cos,
+                            const T *__restrict__ sin, T *__restrict__ y, int64_t pairs,
+                            int64_t t, int64_t d) {
+    int64_t half = d / 2;
+    for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < pairs;
+         p += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = p / half, i = 2 * (p - r * half), o = (r % t) * d + i, at = r * d + i;
+        float x0 = sn_ld(x, at), x1 = sn_ld(x, at + 1);
+        float a0 = __fmul_rn(x0, sn_ld(cos, o)), a1 = __fmul_rn(x1, sn_ld(cos, o + 1));
+        float b0 = __fmul_rn(-x1, sn_ld(sin, o)), b1 = __fmul_rn(x0, sn_ld(sin, o + 1));
+        sn_st(y, at, __fadd_rn(a0, b0));
+        sn_st(y, at + 1, __fadd_rn(a1, b1));
+    }
+}
+
 template <typename T, int E>
 void launch_ln(sn_ctx *ctx, const void *x, const void *shift, const void *scale, void *y,
                int64_t rows, int64_t l, int64_t d, float eps) {
@@ -84,6 +102,17 @@ extern "C" void sn_cuda_layer_norm_modulate(sn_ctx *ctx, sn_dtype dt, const void
         else launch_ln<T, 64>(ctx, x, shift, scale, y, rows, l, d, eps);
     });
     LAUNCHED(ctx, "layer_norm_modulate");
+}
+
+extern "C" void sn_cuda_rope(sn_ctx *ctx, sn_dtype dt, const void *x, const void *cos,
+                             const void *sin, void *y, int64_t rows, int64_t t, int64_t d) {
+    int64_t pairs = rows * d / 2;
+    sn_float_dispatch(ctx, dt, "rope", [&](auto *tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        rope_kernel<T><<<sn_blocks(pairs, 256), 256, 0, sn_cuda_stream(ctx)>>>(
+            (const T *)x, (const T *)cos, (const T *)sin, (T *)y, pairs, t, d);
+    });
+    LAUNCHED(ctx, "rope");
 }
 
 extern "C" void sn_cuda_gated_add(sn_ctx *ctx, sn_dtype dt, const void *x, const void *a,
