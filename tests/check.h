@@ -16,6 +16,7 @@ static int check_passed_, check_failed_;
 /* Test programs get the same OpenBLAS/OpenMP settings as sinter itself (core/cpu_tune.h):
  * a constructor runs after the libraries have loaded and re-executes once if needed. */
 #include "../core/backend.h"
+#include "../core/context.h"
 #include "../core/cpu_tune.h"
 __attribute__((constructor)) static void check_tune_(void) {
     static char buf[4096];
@@ -74,13 +75,23 @@ static inline void check_skip(const char *why) {
     exit(77);
 }
 
-/* Skips (exit 77) unless a CUDA device is usable, saying why. */
-static inline void check_need_cuda(void) {
-    if (sn_cuda_device_count() > 0) return;
-    char d[256], why[300];
+/* A CUDA context with `arena` bytes of scratch (and the device named on stdout); skips (exit 77)
+ * when no CUDA device is usable, ends the test (exit 1) when the context cannot be made. */
+static inline sn_ctx *check_cuda_ctx(size_t arena, sn_dtype dtype) {
+    char d[256], why[300], err[512];
     sn_cuda_describe(d, sizeof d);
-    snprintf(why, sizeof why, "no CUDA device: %s", d);
-    check_skip(why);
+    if (sn_cuda_device_count() == 0) {
+        snprintf(why, sizeof why, "no CUDA device: %s", d);
+        check_skip(why);
+    }
+    sn_ctx *c = sn_ctx_new(&(sn_ctx_opts){.device = SN_CUDA, .arena_bytes = arena, .dtype = dtype},
+                           err, sizeof err);
+    if (!c) {
+        printf("FAIL: cannot make a CUDA context: %s\n", err);
+        exit(1);
+    }
+    printf("device: %s\n", d);
+    return c;
 }
 
 static inline int check_summary(const char *name) {

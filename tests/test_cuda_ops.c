@@ -920,16 +920,11 @@ static void run_all(void) {
 }
 
 int main(void) {
-    check_need_cuda();
-    char err[512], desc[256];
+    gpu = check_cuda_ctx((size_t)8 << 30, SN_F32);
+    char err[512];
     cpu = sn_ctx_new(&(sn_ctx_opts){.device = SN_CPU}, err, sizeof err);
     CHECKF(cpu != NULL, "%s", err);
-    gpu = sn_ctx_new(&(sn_ctx_opts){.device = SN_CUDA, .arena_bytes = (size_t)8 << 30}, err,
-                     sizeof err);
-    CHECKF(gpu != NULL, "%s", err);
-    if (!cpu || !gpu) return check_summary("test_cuda_ops");
-    sn_cuda_describe(desc, sizeof desc);
-    printf("device: %s\n", desc);
+    if (!cpu) return check_summary("test_cuda_ops");
     const char *src = getenv("SINTER_SRC");
     snprintf(srcdir, sizeof srcdir, "%s", src && *src ? src : "..");
     check_seed(20261123);
@@ -939,10 +934,7 @@ int main(void) {
     const sn_dtype halves[2] = {SN_BF16, SN_F16};
     for (int h = 0; h < 2; h++) {
         half_dt = halves[h];
-        gpu = sn_ctx_new(&(sn_ctx_opts){.device = SN_CUDA, .arena_bytes = (size_t)8 << 30,
-                                         .dtype = half_dt}, err, sizeof err);
-        CHECKF(gpu != NULL, "%s", err);
-        if (!gpu) break;
+        gpu = check_cuda_ctx((size_t)8 << 30, half_dt);
         run_all();
         sn_ctx_free(gpu);
     }

@@ -129,13 +129,7 @@ int main(void) {
 #ifndef SN_HAVE_CUDA
     check_skip("built without the CUDA backend");
 #else
-    check_need_cuda();
-    char err[512], desc[256];
-    gpu = sn_ctx_new(&(sn_ctx_opts){.device = SN_CUDA, .arena_bytes = (size_t)2 << 30}, err, sizeof err);
-    CHECKF(gpu != NULL, "%s", err);
-    if (!gpu) return check_summary("test_na_cuda");
-    sn_cuda_describe(desc, sizeof desc);
-    printf("device: %s\n", desc);
+    gpu = check_cuda_ctx((size_t)2 << 30, SN_F32);
     if (!sn_cuda_na_supported(SN_BF16, 128)) {
         sn_ctx_free(gpu);
         check_skip("the fused attention kernel needs a Hopper GPU (sm_90a)");
