@@ -94,3 +94,13 @@ void sn_progress_end(sn_progress *p) {
     fprintf(stderr, "\r%s, %s total\033[K\n", line, el);
     p->active = 0;
 }
+
+int sn_errf(char *err, size_t cap, const char *fmt, ...) {
+    if (err && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

@@ -3,12 +3,16 @@
 #ifndef SN_LOG_H
 #define SN_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 void sn_set_quiet(int quiet);
 int sn_quiet(void);
 void sn_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Formats a message into err (cap bytes; nothing when err is NULL or cap 0) and returns -1, so
+ * a failing function can `return sn_errf(err, cap, "...", ...)`. */
+int sn_errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 typedef struct {
     const char *label;

@@ -1,21 +1,12 @@
 /* Neighborhood attention options: parsing the CLI text, giving it the model's grid, and
  * NATTEN's constraints (utils/checks.py). The window math is inline in neighborhood.h. */
 #include "neighborhood.h"
+#include "log.h"
 
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* --- parsing ------------------------------------------------------------------------- */
 
@@ -63,12 +54,12 @@ static int check_options(const sn_na_params *p, char *err, size_t cap) {
     int n = p->axes ? p->axes : SN_NA_MAX_AXES;
     for (int a = 0; a < n; a++) {
         int k = p->window[a], s = p->stride[a], d = p->dilation[a], c = p->causal[a];
-        if (k < 2) return fail(err, cap, "neighborhood: window %d: must be at least 2", k);
+        if (k < 2) return sn_errf(err, cap, "neighborhood: window %d: must be at least 2", k);
         if (s < 1 || s > k)
-            return fail(err, cap, "neighborhood: stride %d with window %d: the stride must be "
+            return sn_errf(err, cap, "neighborhood: stride %d with window %d: the stride must be "
                         "between 1 and the window", s, k);
-        if (d < 1) return fail(err, cap, "neighborhood: dilation %d: must be at least 1", d);
-        if (c != 0 && c != 1) return fail(err, cap, "neighborhood: causal %d: must be 0 or 1", c);
+        if (d < 1) return sn_errf(err, cap, "neighborhood: dilation %d: must be at least 1", d);
+        if (c != 0 && c != 1) return sn_errf(err, cap, "neighborhood: causal %d: must be 0 or 1", c);
     }
     return 0;
 }
@@ -83,34 +74,34 @@ int sn_na_parse(const char *text, sn_na_params *out, char *err, size_t cap) {
         size_t len = end ? (size_t)(end - s) : strlen(s);
         const char *eq = memchr(s, '=', len);
         size_t klen = eq ? (size_t)(eq - s) : len;
-        if (len == 0) return fail(err, cap, "neighborhood: an empty option in '%s'", text);
+        if (len == 0) return sn_errf(err, cap, "neighborhood: an empty option in '%s'", text);
         int key = -1;
         for (int i = 0; i < NKEYS; i++)
             if (strlen(KEYS[i].name) == klen && !strncmp(s, KEYS[i].name, klen)) key = i;
         if (key < 0)
-            return fail(err, cap, "neighborhood: unknown option '%.*s' (expected window=, "
+            return sn_errf(err, cap, "neighborhood: unknown option '%.*s' (expected window=, "
                         "stride=, dilation= or causal=, as in window=7x7,stride=1x1)",
                         (int)len, s);
-        if (!eq) return fail(err, cap, "neighborhood: '%.*s' has no value", (int)len, s);
-        if (given[key]) return fail(err, cap, "neighborhood: %s= is given twice", KEYS[key].name);
+        if (!eq) return sn_errf(err, cap, "neighborhood: '%.*s' has no value", (int)len, s);
+        if (given[key]) return sn_errf(err, cap, "neighborhood: %s= is given twice", KEYS[key].name);
         given[key] = 1;
         count[key] = parse_values(eq + 1, len - klen - 1, values[key]);
         if (!count[key])
-            return fail(err, cap, "neighborhood: %.*s: expected one integer, or one per axis "
+            return sn_errf(err, cap, "neighborhood: %.*s: expected one integer, or one per axis "
                         "joined by 'x' (as in %s=%s)", (int)len, s, KEYS[key].name,
                         key == 3 ? "1x0x0" : "7x7");
         if (!end) break;
         s = end + 1;
-        if (!*s) return fail(err, cap, "neighborhood: the text ends with a comma");
+        if (!*s) return sn_errf(err, cap, "neighborhood: the text ends with a comma");
     }
     if (!given[0])
-        return fail(err, cap, "neighborhood: window= is required (as in window=7 or "
+        return sn_errf(err, cap, "neighborhood: window= is required (as in window=7 or "
                     "window=8x24x24)");
     /* A list fixes the number of axes; every list must agree with it. */
     for (int i = 0; i < NKEYS; i++) {
         if (count[i] <= 1) continue;
         if (p.axes && count[i] != p.axes)
-            return fail(err, cap, "neighborhood: %s= has %d values but another option has %d; "
+            return sn_errf(err, cap, "neighborhood: %s= has %d values but another option has %d; "
                         "give one value per axis, or a single value for every axis",
                         KEYS[i].name, count[i], p.axes);
         p.axes = count[i];
@@ -129,7 +120,7 @@ int sn_na_parse(const char *text, sn_na_params *out, char *err, size_t cap) {
 
 int sn_na_resolve(sn_na_params *p, int axes, const int *size, char *err, size_t cap) {
     if (axes < 1 || axes > SN_NA_MAX_AXES)
-        return fail(err, cap, "neighborhood: a token grid of %d axes (expected 1 to %d)", axes,
+        return sn_errf(err, cap, "neighborhood: a token grid of %d axes (expected 1 to %d)", axes,
                     SN_NA_MAX_AXES);
     if (p->axes == 0) { /* single values: every axis takes the first entry */
         for (int a = 1; a < SN_NA_MAX_AXES; a++)
@@ -137,7 +128,7 @@ int sn_na_resolve(sn_na_params *p, int axes, const int *size, char *err, size_t 
     } else if (p->axes != axes) {
         char opt[160];
         sn_na_format(p, opt, sizeof opt);
-        return fail(err, cap, "neighborhood: %s has %d axes but the model's token grid has %d; "
+        return sn_errf(err, cap, "neighborhood: %s has %d axes but the model's token grid has %d; "
                     "give %d values per option, or single values", opt, p->axes, axes, axes);
     }
     p->axes = axes;
@@ -147,24 +138,24 @@ int sn_na_resolve(sn_na_params *p, int axes, const int *size, char *err, size_t 
 
 int sn_na_check(const sn_na_params *p, char *err, size_t cap) {
     if (p->axes < 1 || p->axes > SN_NA_MAX_AXES)
-        return fail(err, cap, "neighborhood: %d axes (expected 1 to %d)", p->axes,
+        return sn_errf(err, cap, "neighborhood: %d axes (expected 1 to %d)", p->axes,
                     SN_NA_MAX_AXES);
     long long tokens = 1;
     for (int a = 0; a < p->axes; a++) {
         int L = p->size[a], k = p->window[a], s = p->stride[a], d = p->dilation[a];
         if (L < 1 || k < 2 || d < 1 || (long long)k * d > L)
-            return fail(err, cap, "neighborhood: axis %d: window %d x dilation %d does not fit "
+            return sn_errf(err, cap, "neighborhood: axis %d: window %d x dilation %d does not fit "
                         "the grid size %d (need window >= 2, dilation >= 1 and window x "
                         "dilation <= size)", a, k, d, L);
         if (s < 1 || s > k)
-            return fail(err, cap, "neighborhood: axis %d: stride %d must be between 1 and the "
+            return sn_errf(err, cap, "neighborhood: axis %d: stride %d must be between 1 and the "
                         "window %d", a, s, k);
         if (p->causal[a] != 0 && p->causal[a] != 1)
-            return fail(err, cap, "neighborhood: axis %d: causal %d must be 0 or 1", a,
+            return sn_errf(err, cap, "neighborhood: axis %d: causal %d must be 0 or 1", a,
                         p->causal[a]);
         tokens *= L;
         if (tokens > INT_MAX)
-            return fail(err, cap, "neighborhood: a token grid of more than %d tokens", INT_MAX);
+            return sn_errf(err, cap, "neighborhood: a token grid of more than %d tokens", INT_MAX);
     }
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sampler.h"
+#include "../core/log.h"
 
 /* numpy.linspace(start, stop, n) in float64. */
 static void linspace(double start, double stop, int n, double *out) {
@@ -68,17 +69,6 @@ int sn_beta_kind_parse(const char *s, sn_beta_kind *out) {
 
 /* --- respacing --------------------------------------------------------------------------- */
 
-static int errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t cap, const char *fmt, ...) {
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* A whole decimal number as Python's int() reads it (surrounding blanks allowed). */
 static int parse_count(const char *s, size_t len, long *out) {
     char buf[32];
@@ -101,26 +91,26 @@ static int cmp_int(const void *a, const void *b) {
 }
 
 int sn_space_timesteps(int T, const char *spec, int *out, int cap, char *err, size_t errcap) {
-    if (T <= 0) return errf(err, errcap, "respacing: the process has %d steps", T);
+    if (T <= 0) return sn_errf(err, errcap, "respacing: the process has %d steps", T);
     int *steps = NULL, n = 0;
     if (!spec || !*spec) {
         steps = malloc(sizeof(int) * T);
-        if (!steps) return errf(err, errcap, "respacing: out of memory");
+        if (!steps) return sn_errf(err, errcap, "respacing: out of memory");
         for (int i = 0; i < T; i++) steps[n++] = i;
     } else if (!strncmp(spec, "ddim", 4)) {
         long want;
         if (parse_count(spec + 4, strlen(spec + 4), &want))
-            return errf(err, errcap, "respacing '%s': expected ddimN with a whole number N", spec);
+            return sn_errf(err, errcap, "respacing '%s': expected ddimN with a whole number N", spec);
         for (int i = 1; i < T; i++) {
             if ((T + i - 1) / i == want) { /* len(range(0, T, i)) */
                 steps = malloc(sizeof(int) * want);
-                if (!steps) return errf(err, errcap, "respacing: out of memory");
+                if (!steps) return sn_errf(err, errcap, "respacing: out of memory");
                 for (int j = 0; j < T; j += i) steps[n++] = j;
                 break;
             }
         }
         if (!steps)
-            return errf(err, errcap,
+            return sn_errf(err, errcap,
                         "respacing '%s': cannot create exactly %ld steps with an integer stride "
                         "over %d", spec, want, T);
     } else {
@@ -128,7 +118,7 @@ int sn_space_timesteps(int T, const char *spec, int *out, int cap, char *err, si
         int nsec = 1;
         for (const char *p = spec; *p; p++) nsec += *p == ',';
         long *counts = malloc(sizeof(long) * nsec);
-        if (!counts) return errf(err, errcap, "respacing: out of memory");
+        if (!counts) return sn_errf(err, errcap, "respacing: out of memory");
         const char *p = spec;
         long total = 0;
         for (int i = 0; i < nsec; i++) {
@@ -136,7 +126,7 @@ int sn_space_timesteps(int T, const char *spec, int *out, int cap, char *err, si
             size_t len = q ? (size_t)(q - p) : strlen(p);
             if (parse_count(p, len, &counts[i]) || counts[i] < 0 || counts[i] > 1000000) {
                 free(counts);
-                return errf(err, errcap,
+                return sn_errf(err, errcap,
                             "respacing '%s': expected a step count such as \"250\", "
                             "comma-separated counts, or \"ddimN\"", spec);
             }
@@ -146,7 +136,7 @@ int sn_space_timesteps(int T, const char *spec, int *out, int cap, char *err, si
         steps = malloc(sizeof(int) * (total ? total : 1));
         if (!steps) {
             free(counts);
-            return errf(err, errcap, "respacing: out of memory");
+            return sn_errf(err, errcap, "respacing: out of memory");
         }
         int size_per = T / nsec, extra = T % nsec, start = 0;
         for (int i = 0; i < nsec; i++) {
@@ -154,7 +144,7 @@ int sn_space_timesteps(int T, const char *spec, int *out, int cap, char *err, si
             if (size < counts[i]) {
                 long want = counts[i];
                 free(counts), free(steps);
-                return errf(err, errcap, "respacing '%s': cannot divide a section of %d steps "
+                return sn_errf(err, errcap, "respacing '%s': cannot divide a section of %d steps "
                             "into %ld", spec, size, want);
             }
             double frac = counts[i] <= 1 ? 1.0 : (double)(size - 1) / (double)(counts[i] - 1);
@@ -191,21 +181,21 @@ void sn_diffusion_free(sn_diffusion *d) {
 int sn_diffusion_init(sn_diffusion *d, sn_beta_kind kind, int T, const char *spec, char *err,
                       size_t errcap) {
     memset(d, 0, sizeof *d);
-    if (T <= 0) return errf(err, errcap, "diffusion: %d training steps (expected > 0)", T);
+    if (T <= 0) return sn_errf(err, errcap, "diffusion: %d training steps (expected > 0)", T);
     double *base = malloc(sizeof(double) * T);
     int *keep = malloc(sizeof(int) * T);
     if (!base || !keep) {
         free(base), free(keep);
-        return errf(err, errcap, "diffusion: out of memory");
+        return sn_errf(err, errcap, "diffusion: out of memory");
     }
     if (sn_beta_schedule(kind, T, base)) {
         free(base), free(keep);
-        return errf(err, errcap, "diffusion: unknown beta schedule %d", (int)kind);
+        return sn_errf(err, errcap, "diffusion: unknown beta schedule %d", (int)kind);
     }
     int n = sn_space_timesteps(T, spec, keep, T, err, errcap);
     if (n <= 0) {
         free(base), free(keep);
-        return n == 0 ? errf(err, errcap, "respacing '%s' keeps no steps", spec ? spec : "")
+        return n == 0 ? sn_errf(err, errcap, "respacing '%s' keeps no steps", spec ? spec : "")
                       : -1;
     }
     d->n = n;
@@ -217,7 +207,7 @@ int sn_diffusion_init(sn_diffusion *d, sn_beta_kind kind, int T, const char *spe
     if (!d->timestep_map || !d->betas || !d->alphas_cumprod || !d->alphas_cumprod_prev) {
         free(base), free(keep);
         sn_diffusion_free(d);
-        return errf(err, errcap, "diffusion: out of memory");
+        return sn_errf(err, errcap, "diffusion: out of memory");
     }
     /* SpacedDiffusion.__init__: walk the base process's abar, keep the chosen indices */
     double ac = 1.0, last = 1.0;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int check_passed_, check_failed_;
 
@@ -73,6 +74,27 @@ static inline double check_rel_err(const float *a, const float *ref, long n) {
 static inline void check_skip(const char *why) {
     printf("SKIP: %s\n", why);
     exit(77);
+}
+
+/* The scratch folder: $SINTER_TMP (ctest sets it), else /tmp; made when missing. */
+static inline const char *check_tmpdir(void) {
+    const char *t = getenv("SINTER_TMP");
+    if (!t || !*t) t = "/tmp";
+    mkdir(t, 0777);
+    return t;
+}
+
+/* tests/fixtures/<name> under $SINTER_SRC (else ".."), written into dir; skips (exit 77),
+ * saying which script makes the fixtures (`how`), when the folder is absent. */
+static inline void check_fixture_dir(const char *name, const char *how, char *dir, size_t cap) {
+    const char *src = getenv("SINTER_SRC");
+    snprintf(dir, cap, "%s/tests/fixtures/%s", src && *src ? src : "..", name);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        char why[600];
+        snprintf(why, sizeof why, "tests/fixtures/%s is absent; %s", name, how);
+        check_skip(why);
+    }
 }
 
 /* A CUDA context with `arena` bytes of scratch (and the device named on stdout); skips (exit 77)

@@ -410,17 +410,9 @@ int main(void) {
     ctx = sn_ctx_new(&(sn_ctx_opts){.device = SN_CPU, .threads = 2}, err, sizeof err);
     CHECKF(ctx != NULL, "%s", err);
     if (!ctx) return check_summary("test_dit");
-    const char *t = getenv("SINTER_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
-    mkdir(tmpdir, 0777);
-    const char *src = getenv("SINTER_SRC");
-    snprintf(fixdir, sizeof fixdir, "%s/tests/fixtures/dit", src && *src ? src : "..");
-    struct stat st;
-    if (stat(fixdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        sn_ctx_free(ctx);
-        check_skip("tests/fixtures/dit is absent; run python3 tools/reference/dit.py "
-                   "tests/fixtures/dit on a machine with PyTorch");
-    }
+    snprintf(tmpdir, sizeof tmpdir, "%s", check_tmpdir());
+    check_fixture_dir("dit", "run python3 tools/reference/dit.py tests/fixtures/dit on a "
+                      "machine with PyTorch", fixdir, sizeof fixdir);
     test_parity();
     test_tables();
     test_broken();

@@ -185,15 +185,9 @@ static void test_basics(void) {
 
 int main(void) {
     test_basics();
-    const char *src = getenv("SINTER_SRC");
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/rng", src && *src ? src : "..");
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        check_summary("test_rng");
-        check_skip("tests/fixtures/rng is absent; run python3 tools/reference/rng_fixtures.py "
-                   "tests/fixtures/rng on a machine with PyTorch and a CUDA GPU");
-    }
+    check_fixture_dir("rng", "run python3 tools/reference/rng_fixtures.py tests/fixtures/rng on "
+                      "a machine with PyTorch and a CUDA GPU", dir, sizeof dir);
     run_file(dir, "cpu");
     run_file(dir, "cuda");
     return check_summary("test_rng");

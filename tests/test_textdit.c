@@ -275,17 +275,9 @@ int main(void) {
     ctx = sn_ctx_new(&(sn_ctx_opts){.device = SN_CPU, .threads = 2}, err, sizeof err);
     CHECKF(ctx != NULL, "%s", err);
     if (!ctx) return check_summary("test_textdit");
-    const char *t = getenv("SINTER_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
-    mkdir(tmpdir, 0777);
-    const char *src = getenv("SINTER_SRC");
-    snprintf(fixdir, sizeof fixdir, "%s/tests/fixtures/textdit", src && *src ? src : "..");
-    struct stat st;
-    if (stat(fixdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        sn_ctx_free(ctx);
-        check_skip("tests/fixtures/textdit is absent; run python3 tools/reference/textdit.py "
-                   "tests/fixtures/textdit on a machine with PyTorch");
-    }
+    snprintf(tmpdir, sizeof tmpdir, "%s", check_tmpdir());
+    check_fixture_dir("textdit", "run python3 tools/reference/textdit.py tests/fixtures/textdit "
+                      "on a machine with PyTorch", fixdir, sizeof fixdir);
     test_pixart();
     test_pool();
     test_broken();

@@ -629,9 +629,7 @@ int main(void) {
     ctx = sn_ctx_new(&(sn_ctx_opts){.device = SN_CPU, .threads = 2}, err, sizeof err);
     CHECKF(ctx != NULL, "%s", err);
     if (!ctx) return check_summary("test_vae_kl");
-    const char *t = getenv("SINTER_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
-    mkdir(tmpdir, 0777);
+    snprintf(tmpdir, sizeof tmpdir, "%s", check_tmpdir());
 
     test_namings();
     test_not_kl();

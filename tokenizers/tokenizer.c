@@ -20,6 +20,7 @@
 #include <utf8proc.h>
 
 #include "../core/fileio.h"
+#include "../core/log.h"
 #include "tok_internal.h"
 
 static const char CLIP_PATTERN[] =
@@ -27,15 +28,6 @@ static const char CLIP_PATTERN[] =
     "\\p{N}]+";
 static const char CLIP_PATTERN_PLAIN[] =
     "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
-
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* --- vocabulary bookkeeping --------------------------------------------------------------- */
 
@@ -96,11 +88,11 @@ static int jint(jctx *c, const cJSON *o, const char *where, const char *key, lon
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) {
         if (optional) return 1;
-        return fail(c->err, c->errcap, "%s: %s has no \"%s\"", c->t->path, where, key);
+        return sn_errf(c->err, c->errcap, "%s: %s has no \"%s\"", c->t->path, where, key);
     }
     if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
         v->valuedouble < lo || v->valuedouble > hi)
-        return fail(c->err, c->errcap, "%s: %s: \"%s\" must be a whole number in [%ld, %ld]",
+        return sn_errf(c->err, c->errcap, "%s: %s: \"%s\" must be a whole number in [%ld, %ld]",
                     c->t->path, where, key, lo, hi);
     *out = (long)v->valuedouble;
     return 0;
@@ -112,9 +104,9 @@ static int jstr_opt(jctx *c, const cJSON *o, const char *where, const char *key,
     *out = NULL;
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsString(v))
-        return fail(c->err, c->errcap, "%s: %s: \"%s\" must be a string", c->t->path, where, key);
+        return sn_errf(c->err, c->errcap, "%s: %s: \"%s\" must be a string", c->t->path, where, key);
     *out = strdup(v->valuestring);
-    if (!*out) return fail(c->err, c->errcap, "out of memory");
+    if (!*out) return sn_errf(c->err, c->errcap, "out of memory");
     return 0;
 }
 
@@ -169,7 +161,7 @@ static int add_norm(jctx *c, tk_norm n) {
         free(n.pattern);
         free(n.content);
         tk_charsmap_free(&n.cm);
-        return fail(c->err, c->errcap, "out of memory");
+        return sn_errf(c->err, c->errcap, "out of memory");
     }
     t->norms = v;
     t->norms[t->n_norms++] = n;
@@ -180,14 +172,14 @@ static int parse_normalizer(jctx *c, const cJSON *o, int depth) {
     if (!o || cJSON_IsNull(o)) return 0;
     const char *ty = cJSON_IsObject(o) ? jtype(o) : NULL;
     if (!ty)
-        return fail(c->err, c->errcap, "%s: normalizer: an entry without a \"type\"", c->t->path);
-    if (depth > 8) return fail(c->err, c->errcap, "%s: normalizer: nested too deeply", c->t->path);
+        return sn_errf(c->err, c->errcap, "%s: normalizer: an entry without a \"type\"", c->t->path);
+    if (depth > 8) return sn_errf(c->err, c->errcap, "%s: normalizer: nested too deeply", c->t->path);
     tk_norm n;
     memset(&n, 0, sizeof n);
     if (!strcmp(ty, "Sequence")) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "normalizers");
         if (!cJSON_IsArray(list))
-            return fail(c->err, c->errcap, "%s: normalizer Sequence has no \"normalizers\" list",
+            return sn_errf(c->err, c->errcap, "%s: normalizer Sequence has no \"normalizers\" list",
                         c->t->path);
         for (const cJSON *e = list->child; e; e = e->next)
             if (parse_normalizer(c, e, depth + 1)) return -1;
@@ -216,7 +208,7 @@ static int parse_normalizer(jctx *c, const cJSON *o, int depth) {
         if (jstr_opt(c, o, "normalizer Prepend", "prepend", &n.content)) return -1;
         if (!n.content || !valid_text(n.content)) {
             free(n.content);
-            return fail(c->err, c->errcap, "%s: normalizer Prepend needs a UTF-8 \"prepend\"",
+            return sn_errf(c->err, c->errcap, "%s: normalizer Prepend needs a UTF-8 \"prepend\"",
                         c->t->path);
         }
     } else if (!strcmp(ty, "Replace")) {
@@ -227,7 +219,7 @@ static int parse_normalizer(jctx *c, const cJSON *o, int depth) {
         if (!n.content || !valid_text(n.content) ||
             (cJSON_IsString(ps) && !valid_text(ps->valuestring))) {
             free(n.content);
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: normalizer Replace needs UTF-8 \"pattern\" and \"content\"",
                         c->t->path);
         }
@@ -248,14 +240,14 @@ static int parse_normalizer(jctx *c, const cJSON *o, int depth) {
                 n.min_run = k;
             } else {
                 free(n.content);
-                return fail(c->err, c->errcap,
+                return sn_errf(c->err, c->errcap,
                             "%s: normalizer Replace with the regex '%.80s' is not supported "
                             "(sinter knows '\\s+', ' +' and ' {N,}')",
                             c->t->path, r);
             }
         } else {
             free(n.content);
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: normalizer Replace needs a non-empty \"pattern\" "
                         "{\"String\": ...} or {\"Regex\": ...}",
                         c->t->path);
@@ -267,14 +259,14 @@ static int parse_normalizer(jctx *c, const cJSON *o, int depth) {
         const char *why = "it is not base64";
         if (!blob || tk_charsmap_init(&n.cm, blob, len, &why)) {
             free(blob);
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: normalizer Precompiled: bad \"precompiled_charsmap\": %s", c->t->path,
                         cJSON_IsString(cm) ? why : "missing");
         }
         free(blob);
         n.kind = TK_N_PRECOMPILED;
     } else {
-        return fail(c->err, c->errcap,
+        return sn_errf(c->err, c->errcap,
                     "%s: normalizer '%s' is not supported (sinter knows NFC, NFD, NFKC, NFKD, "
                     "Lowercase, Strip, StripAccents, Replace, Precompiled, Nmt, Prepend, Sequence)",
                     c->t->path, ty);
@@ -285,7 +277,7 @@ static int parse_normalizer(jctx *c, const cJSON *o, int depth) {
 static int add_pre(jctx *c, tk_pre p) {
     sn_tokenizer *t = c->t;
     tk_pre *v = realloc(t->pres, (size_t)(t->n_pres + 1) * sizeof *v);
-    if (!v) return fail(c->err, c->errcap, "out of memory");
+    if (!v) return sn_errf(c->err, c->errcap, "out of memory");
     t->pres = v;
     t->pres[t->n_pres++] = p;
     return 0;
@@ -310,16 +302,16 @@ static int parse_pre_tokenizer(jctx *c, const cJSON *o, int depth) {
     if (!o || cJSON_IsNull(o)) return 0;
     const char *ty = cJSON_IsObject(o) ? jtype(o) : NULL;
     if (!ty)
-        return fail(c->err, c->errcap, "%s: pre_tokenizer: an entry without a \"type\"",
+        return sn_errf(c->err, c->errcap, "%s: pre_tokenizer: an entry without a \"type\"",
                     c->t->path);
     if (depth > 8)
-        return fail(c->err, c->errcap, "%s: pre_tokenizer: nested too deeply", c->t->path);
+        return sn_errf(c->err, c->errcap, "%s: pre_tokenizer: nested too deeply", c->t->path);
     tk_pre p;
     memset(&p, 0, sizeof p);
     if (!strcmp(ty, "Sequence")) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "pretokenizers");
         if (!cJSON_IsArray(list))
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: pre_tokenizer Sequence has no \"pretokenizers\" list", c->t->path);
         for (const cJSON *e = list->child; e; e = e->next)
             if (parse_pre_tokenizer(c, e, depth + 1)) return -1;
@@ -347,7 +339,7 @@ static int parse_pre_tokenizer(jctx *c, const cJSON *o, int depth) {
                      cJSON_IsString(pr)   ? pr->valuestring
                      : cJSON_IsString(ps) ? ps->valuestring
                                           : "?");
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: pre_tokenizer Split on the %s (behavior %s, invert %s) is not "
                         "supported: sinter knows CLIP's pattern, removed, inverted",
                         c->t->path, what, cJSON_IsString(beh) ? beh->valuestring : "?",
@@ -369,7 +361,7 @@ static int parse_pre_tokenizer(jctx *c, const cJSON *o, int depth) {
         if (!cJSON_IsString(rep) || !rep->valuestring[0] || !valid_text(rep->valuestring) ||
             (size_t)tk_utf8_len((unsigned char)rep->valuestring[0]) != strlen(rep->valuestring) ||
             (rl = (int)strlen(rep->valuestring)) > 4)
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: pre_tokenizer Metaspace: \"replacement\" must be one character",
                         c->t->path);
         memcpy(p.replacement, rep->valuestring, (size_t)rl + 1);
@@ -383,14 +375,14 @@ static int parse_pre_tokenizer(jctx *c, const cJSON *o, int depth) {
             else if (!strcmp(sch->valuestring, "never"))
                 p.prepend = TK_PREPEND_NEVER;
             else
-                return fail(c->err, c->errcap,
+                return sn_errf(c->err, c->errcap,
                             "%s: pre_tokenizer Metaspace: unknown prepend_scheme '%s'", c->t->path,
                             sch->valuestring);
         }
         if (!jbool(o, "add_prefix_space", 1)) p.prepend = TK_PREPEND_NEVER;
         p.split = jbool(o, "split", 1);
     } else {
-        return fail(c->err, c->errcap,
+        return sn_errf(c->err, c->errcap,
                     "%s: pre_tokenizer '%s' is not supported (sinter knows Split with CLIP's "
                     "pattern, ByteLevel, Metaspace, WhitespaceSplit, Sequence)",
                     c->t->path, ty);
@@ -403,7 +395,7 @@ static int push_special(jctx *c, int before, int32_t id) {
     int32_t **v = before ? &t->prefix_ids : &t->suffix_ids;
     int *n = before ? &t->n_prefix : &t->n_suffix;
     int32_t *nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
-    if (!nv) return fail(c->err, c->errcap, "out of memory");
+    if (!nv) return sn_errf(c->err, c->errcap, "out of memory");
     nv[(*n)++] = id;
     *v = nv;
     return 0;
@@ -414,7 +406,7 @@ static int special_pair(jctx *c, const cJSON *o, const char *key, const char *wh
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     const cJSON *idv = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 1) : NULL;
     if (!cJSON_IsNumber(idv) || idv->valuedouble < 0 || idv->valuedouble > 16777216)
-        return fail(c->err, c->errcap, "%s: post_processor %s: \"%s\" must be [token, id]",
+        return sn_errf(c->err, c->errcap, "%s: post_processor %s: \"%s\" must be [token, id]",
                     c->t->path, what, key);
     *id = (int32_t)idv->valuedouble;
     return 0;
@@ -424,16 +416,16 @@ static int parse_post(jctx *c, const cJSON *o, int depth) {
     if (!o || cJSON_IsNull(o)) return 0;
     const char *ty = cJSON_IsObject(o) ? jtype(o) : NULL;
     if (!ty)
-        return fail(c->err, c->errcap, "%s: post_processor: an entry without a \"type\"",
+        return sn_errf(c->err, c->errcap, "%s: post_processor: an entry without a \"type\"",
                     c->t->path);
     if (depth > 8)
-        return fail(c->err, c->errcap, "%s: post_processor: nested too deeply", c->t->path);
+        return sn_errf(c->err, c->errcap, "%s: post_processor: nested too deeply", c->t->path);
     sn_tokenizer *t = c->t;
     if (!strcmp(ty, "ByteLevel")) return 0; /* offsets only */
     if (!strcmp(ty, "Sequence")) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "processors");
         if (!cJSON_IsArray(list))
-            return fail(c->err, c->errcap, "%s: post_processor Sequence has no \"processors\" list",
+            return sn_errf(c->err, c->errcap, "%s: post_processor Sequence has no \"processors\" list",
                         t->path);
         for (const cJSON *e = list->child; e; e = e->next)
             if (parse_post(c, e, depth + 1)) return -1;
@@ -453,7 +445,7 @@ static int parse_post(jctx *c, const cJSON *o, int depth) {
         const cJSON *single = cJSON_GetObjectItemCaseSensitive(o, "single");
         const cJSON *specials = cJSON_GetObjectItemCaseSensitive(o, "special_tokens");
         if (!cJSON_IsArray(single))
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: post_processor TemplateProcessing has no \"single\" list", t->path);
         int seen_a = 0, n_before = 0;
         int32_t buf_pre[64];
@@ -463,7 +455,7 @@ static int parse_post(jctx *c, const cJSON *o, int depth) {
             if (seq) {
                 const cJSON *sid = cJSON_GetObjectItemCaseSensitive(seq, "id");
                 if (seen_a || !cJSON_IsString(sid) || strcmp(sid->valuestring, "A"))
-                    return fail(c->err, c->errcap,
+                    return sn_errf(c->err, c->errcap,
                                 "%s: post_processor TemplateProcessing: the single "
                                 "template must hold the sequence $A once",
                                 t->path);
@@ -476,17 +468,17 @@ static int parse_post(jctx *c, const cJSON *o, int depth) {
                                    : NULL;
             const cJSON *ids = cJSON_GetObjectItemCaseSensitive(def, "ids");
             if (!cJSON_IsArray(ids))
-                return fail(c->err, c->errcap,
+                return sn_errf(c->err, c->errcap,
                             "%s: post_processor TemplateProcessing: special token "
                             "'%s' has no ids in \"special_tokens\"",
                             t->path, cJSON_IsString(name) ? name->valuestring : "?");
             for (const cJSON *x = ids->child; x; x = x->next) {
                 if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > 16777216)
-                    return fail(c->err, c->errcap,
+                    return sn_errf(c->err, c->errcap,
                                 "%s: post_processor TemplateProcessing: a bad id", t->path);
                 if (!seen_a) {
                     if (n_before >= 64)
-                        return fail(c->err, c->errcap,
+                        return sn_errf(c->err, c->errcap,
                                     "%s: post_processor: too many special tokens", t->path);
                     buf_pre[n_before++] = (int32_t)x->valuedouble;
                 } else if (push_special(c, 0, (int32_t)x->valuedouble)) {
@@ -495,7 +487,7 @@ static int parse_post(jctx *c, const cJSON *o, int depth) {
             }
         }
         if (!seen_a)
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: post_processor TemplateProcessing: the single template "
                         "has no $A",
                         t->path);
@@ -507,7 +499,7 @@ static int parse_post(jctx *c, const cJSON *o, int depth) {
         memcpy(t->prefix_ids, buf_pre, (size_t)n_before * sizeof *buf_pre);
         return 0;
     }
-    return fail(c->err, c->errcap,
+    return sn_errf(c->err, c->errcap,
                 "%s: post_processor '%s' is not supported (sinter knows TemplateProcessing, "
                 "RobertaProcessing, BertProcessing, ByteLevel, Sequence)",
                 t->path, ty);
@@ -518,13 +510,13 @@ static int parse_bpe(jctx *c, const cJSON *m) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(m, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(m, "merges");
     if (!cJSON_IsObject(vocab))
-        return fail(c->err, c->errcap, "%s: model BPE: \"vocab\" must be an object of token -> id",
+        return sn_errf(c->err, c->errcap, "%s: model BPE: \"vocab\" must be an object of token -> id",
                     t->path);
     if (!cJSON_IsArray(merges))
-        return fail(c->err, c->errcap, "%s: model BPE: \"merges\" must be a list", t->path);
+        return sn_errf(c->err, c->errcap, "%s: model BPE: \"merges\" must be a list", t->path);
     const cJSON *drop = cJSON_GetObjectItemCaseSensitive(m, "dropout");
     if (cJSON_IsNumber(drop) && drop->valuedouble > 0)
-        return fail(c->err, c->errcap,
+        return sn_errf(c->err, c->errcap,
                     "%s: model BPE has dropout %g: tokenizing would be random "
                     "(sinter tokenizes deterministically)",
                     t->path, drop->valuedouble);
@@ -532,20 +524,20 @@ static int parse_bpe(jctx *c, const cJSON *m) {
     for (const cJSON *e = vocab->child; e; e = e->next) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 16777216 ||
             e->valuedouble != (double)(int)e->valuedouble)
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: model BPE: the id of '%.60s' is not a whole number "
                         "in [0, 2^24]",
                         t->path, e->string);
         if ((int)e->valuedouble > max_id) max_id = (int)e->valuedouble;
     }
     if (max_id < 0)
-        return fail(c->err, c->errcap, "%s: model BPE: the vocabulary is empty", t->path);
-    if (tk_grow_ids(t, max_id + 1)) return fail(c->err, c->errcap, "out of memory");
+        return sn_errf(c->err, c->errcap, "%s: model BPE: the vocabulary is empty", t->path);
+    if (tk_grow_ids(t, max_id + 1)) return sn_errf(c->err, c->errcap, "out of memory");
     for (const cJSON *e = vocab->child; e; e = e->next) {
         size_t n = strlen(e->string);
         if (tk_map_put(&t->vocab, e->string, n, (int32_t)e->valuedouble) ||
             tk_set_piece(t, (int32_t)e->valuedouble, e->string, n))
-            return fail(c->err, c->errcap, "out of memory");
+            return sn_errf(c->err, c->errcap, "out of memory");
     }
     if (jstr_opt(c, m, "model BPE", "unk_token", &t->unk_token) ||
         jstr_opt(c, m, "model BPE", "continuing_subword_prefix", &t->cont_prefix) ||
@@ -566,7 +558,7 @@ static int parse_bpe(jctx *c, const cJSON *m) {
             const char *s = e->valuestring, *sp = strchr(s, ' ');
             if (!sp || strchr(sp + 1, ' ')) {
                 tk_str_free(&merged);
-                return fail(c->err, c->errcap,
+                return sn_errf(c->err, c->errcap,
                             "%s: model BPE: merge %d ('%.60s') is not two tokens "
                             "separated by one space",
                             t->path, rank, s);
@@ -584,21 +576,21 @@ static int parse_bpe(jctx *c, const cJSON *m) {
             bn = strlen(b);
         } else {
             tk_str_free(&merged);
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: model BPE: merge %d is neither \"a b\" nor [\"a\", \"b\"]", t->path,
                         rank);
         }
         int32_t ia, ib, im;
         if (!tk_map_get(&t->vocab, a, an, &ia) || !tk_map_get(&t->vocab, b, bn, &ib)) {
             tk_str_free(&merged);
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: model BPE: merge %d ('%.*s' '%.*s') uses a token that "
                         "is not in the vocabulary",
                         t->path, rank, (int)an, a, (int)bn, b);
         }
         if (bn < prefix_len) {
             tk_str_free(&merged);
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: model BPE: merge %d: '%.*s' is shorter than the "
                         "continuing_subword_prefix",
                         t->path, rank, (int)bn, b);
@@ -606,9 +598,9 @@ static int parse_bpe(jctx *c, const cJSON *m) {
         merged.n = 0;
         tk_str_put(&merged, a, an);
         tk_str_put(&merged, b + prefix_len, bn - prefix_len);
-        if (merged.bad) return fail(c->err, c->errcap, "out of memory");
+        if (merged.bad) return sn_errf(c->err, c->errcap, "out of memory");
         if (!tk_map_get(&t->vocab, merged.p, merged.n, &im)) {
-            int r = fail(c->err, c->errcap,
+            int r = sn_errf(c->err, c->errcap,
                          "%s: model BPE: merge %d ('%.*s' '%.*s') makes '%.*s', "
                          "which is not in the vocabulary",
                          t->path, rank, (int)an, a, (int)bn, b, (int)merged.n, merged.p);
@@ -617,7 +609,7 @@ static int parse_bpe(jctx *c, const cJSON *m) {
         }
         if (tk_pairmap_put(&t->merges, ia, ib, rank, im)) {
             tk_str_free(&merged);
-            return fail(c->err, c->errcap, "out of memory");
+            return sn_errf(c->err, c->errcap, "out of memory");
         }
     }
     tk_str_free(&merged);
@@ -628,27 +620,27 @@ static int parse_unigram(jctx *c, const cJSON *m) {
     sn_tokenizer *t = c->t;
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(m, "vocab");
     if (!cJSON_IsArray(vocab) || !vocab->child)
-        return fail(c->err, c->errcap,
+        return sn_errf(c->err, c->errcap,
                     "%s: model Unigram: \"vocab\" must be a non-empty list of "
                     "[piece, score]",
                     t->path);
     int n = cJSON_GetArraySize(vocab);
-    if (n > 16777216) return fail(c->err, c->errcap, "%s: model Unigram: too many pieces", t->path);
-    if (tk_grow_ids(t, n)) return fail(c->err, c->errcap, "out of memory");
+    if (n > 16777216) return sn_errf(c->err, c->errcap, "%s: model Unigram: too many pieces", t->path);
+    if (tk_grow_ids(t, n)) return sn_errf(c->err, c->errcap, "out of memory");
     t->score = malloc((size_t)n * sizeof *t->score);
-    if (!t->score) return fail(c->err, c->errcap, "out of memory");
+    if (!t->score) return sn_errf(c->err, c->errcap, "out of memory");
     t->min_score = 1e300;
     int i = 0;
     for (const cJSON *e = vocab->child; e; e = e->next, i++) {
         const cJSON *p = cJSON_GetArrayItem(e, 0), *s = cJSON_GetArrayItem(e, 1);
         if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsString(p) ||
             !cJSON_IsNumber(s))
-            return fail(c->err, c->errcap,
+            return sn_errf(c->err, c->errcap,
                         "%s: model Unigram: vocab entry %d is not [piece, score]", t->path, i);
         size_t len = strlen(p->valuestring);
         if (tk_map_put(&t->vocab, p->valuestring, len, i) ||
             tk_set_piece(t, i, p->valuestring, len))
-            return fail(c->err, c->errcap, "out of memory");
+            return sn_errf(c->err, c->errcap, "out of memory");
         t->score[i] = s->valuedouble;
         if (s->valuedouble < t->min_score) t->min_score = s->valuedouble;
         if (len > t->max_piece_len) t->max_piece_len = len;
@@ -665,32 +657,32 @@ static int parse_added(jctx *c, const cJSON *list) {
     sn_tokenizer *t = c->t;
     if (!list || cJSON_IsNull(list)) return 0;
     if (!cJSON_IsArray(list))
-        return fail(c->err, c->errcap, "%s: \"added_tokens\" must be a list", t->path);
+        return sn_errf(c->err, c->errcap, "%s: \"added_tokens\" must be a list", t->path);
     int n = cJSON_GetArraySize(list), i = 0;
     t->added = calloc((size_t)(n ? n : 1), sizeof *t->added);
-    if (!t->added) return fail(c->err, c->errcap, "out of memory");
+    if (!t->added) return sn_errf(c->err, c->errcap, "out of memory");
     for (const cJSON *e = list->child; e; e = e->next, i++) {
         long id;
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
         char where[48];
         snprintf(where, sizeof where, "added token %d", i);
         if (!cJSON_IsString(content) || !valid_text(content->valuestring))
-            return fail(c->err, c->errcap, "%s: %s has no UTF-8 \"content\"", t->path, where);
+            return sn_errf(c->err, c->errcap, "%s: %s has no UTF-8 \"content\"", t->path, where);
         if (jint(c, e, where, "id", 0, 16777216, 0, &id)) return -1;
         if (!content->valuestring[0]) continue; /* tokenizers ignores empty ones */
         tk_added *a = &t->added[t->n_added++];
         a->len = strlen(content->valuestring);
         a->content = strdup(content->valuestring);
-        if (!a->content) return fail(c->err, c->errcap, "out of memory");
+        if (!a->content) return sn_errf(c->err, c->errcap, "out of memory");
         a->id = (int32_t)id;
         a->single_word = jbool(e, "single_word", 0);
         a->lstrip = jbool(e, "lstrip", 0);
         a->rstrip = jbool(e, "rstrip", 0);
         a->special = jbool(e, "special", 0);
         a->normalized = jbool(e, "normalized", !a->special);
-        if (tk_grow_ids(t, (int)id + 1)) return fail(c->err, c->errcap, "out of memory");
+        if (tk_grow_ids(t, (int)id + 1)) return sn_errf(c->err, c->errcap, "out of memory");
         if (!t->piece[id] && tk_set_piece(t, (int32_t)id, a->content, a->len))
-            return fail(c->err, c->errcap, "out of memory");
+            return sn_errf(c->err, c->errcap, "out of memory");
         if (a->special) t->is_special[id] = 1;
     }
     return 0;
@@ -703,7 +695,7 @@ static int load_json_impl(sn_tokenizer *t, const cJSON *root, char *err, size_t 
     jctx c = {t, err, errcap};
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(model))
-        return fail(err, errcap, "%s: tokenizer.json has no \"model\" object", t->path);
+        return sn_errf(err, errcap, "%s: tokenizer.json has no \"model\" object", t->path);
     const char *ty = jtype(model);
     if (!ty) /* untagged, as very old files are */
         ty = cJSON_GetObjectItemCaseSensitive(model, "merges")                 ? "BPE"
@@ -716,7 +708,7 @@ static int load_json_impl(sn_tokenizer *t, const cJSON *root, char *err, size_t 
         t->kind = TK_UNIGRAM;
         if (parse_unigram(&c, model)) return -1;
     } else {
-        return fail(err, errcap,
+        return sn_errf(err, errcap,
                     "%s: model type '%s' is not supported (sinter reads BPE and Unigram "
                     "tokenizers)",
                     t->path, ty);
@@ -733,12 +725,12 @@ static int load_json_impl(sn_tokenizer *t, const cJSON *root, char *err, size_t 
     if (parse_post(&c, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), 0)) return -1;
     for (int i = 0; i < t->n_prefix; i++)
         if (t->prefix_ids[i] >= t->n_ids)
-            return fail(err, errcap,
+            return sn_errf(err, errcap,
                         "%s: post_processor: special token id %d is outside the vocabulary",
                         t->path, (int)t->prefix_ids[i]);
     for (int i = 0; i < t->n_suffix; i++)
         if (t->suffix_ids[i] >= t->n_ids)
-            return fail(err, errcap,
+            return sn_errf(err, errcap,
                         "%s: post_processor: special token id %d is outside the vocabulary",
                         t->path, (int)t->suffix_ids[i]);
     for (int i = 0; i < t->n_added; i++) {
@@ -748,7 +740,7 @@ static int load_json_impl(sn_tokenizer *t, const cJSON *root, char *err, size_t 
         run_normalizers(t, a->content, a->len, &s);
         a->norm_len = s.n;
         a->norm_content = tk_str_take(&s);
-        if (!a->norm_content) return fail(err, errcap, "out of memory");
+        if (!a->norm_content) return sn_errf(err, errcap, "out of memory");
     }
 
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "truncation");
@@ -758,7 +750,7 @@ static int load_json_impl(sn_tokenizer *t, const cJSON *root, char *err, size_t 
         const cJSON *dir = cJSON_GetObjectItemCaseSensitive(tr, "direction");
         const cJSON *strat = cJSON_GetObjectItemCaseSensitive(tr, "strategy");
         if (cJSON_IsString(strat) && !strcmp(strat->valuestring, "OnlySecond"))
-            return fail(err, errcap, "%s: truncation strategy OnlySecond needs a pair of sequences",
+            return sn_errf(err, errcap, "%s: truncation strategy OnlySecond needs a pair of sequences",
                         t->path);
         t->trunc_max = (int)ml;
         t->trunc_left = cJSON_IsString(dir) && !strcmp(dir->valuestring, "Left");
@@ -772,10 +764,10 @@ static int load_json_impl(sn_tokenizer *t, const cJSON *root, char *err, size_t 
         long id = 0, mult = 0;
         if (cJSON_IsNumber(fixed)) {
             if (fixed->valuedouble < 0 || fixed->valuedouble > (1 << 30))
-                return fail(err, errcap, "%s: padding: a bad Fixed length", t->path);
+                return sn_errf(err, errcap, "%s: padding: a bad Fixed length", t->path);
             t->pad_fixed = (int)fixed->valuedouble;
         } else if (!(cJSON_IsString(strat) && !strcmp(strat->valuestring, "BatchLongest"))) {
-            return fail(err, errcap,
+            return sn_errf(err, errcap,
                         "%s: padding: strategy must be \"BatchLongest\" or {\"Fixed\": N}",
                         t->path);
         }
@@ -1156,7 +1148,7 @@ static int encode_content(const sn_tokenizer *t, const char *text, size_t n, tk_
             tk_str_free(&nt);
             segs_free(&a);
             segs_free(&b);
-            return fail(err, errcap,
+            return sn_errf(err, errcap,
                         "%s: the normalizer made invalid UTF-8 (a broken "
                         "precompiled_charsmap?)",
                         t->path);
@@ -1181,7 +1173,7 @@ static int encode_content(const sn_tokenizer *t, const char *text, size_t n, tk_
     }
     if (b.bad) {
         segs_free(&b);
-        return fail(err, errcap, "out of memory");
+        return sn_errf(err, errcap, "out of memory");
     }
     /* 4. the model */
     for (int i = 0; i < b.n && !rc; i++) {
@@ -1193,7 +1185,7 @@ static int encode_content(const sn_tokenizer *t, const char *text, size_t n, tk_
             rc = tk_unigram_encode_hf(t, b.v[i].s, b.v[i].n, ids, err, errcap);
     }
     segs_free(&b);
-    if (!rc && ids->bad) rc = fail(err, errcap, "out of memory");
+    if (!rc && ids->bad) rc = sn_errf(err, errcap, "out of memory");
     return rc;
 }
 
@@ -1208,7 +1200,7 @@ int sn_tokenizer_encode(const sn_tokenizer *t, const char *text, const sn_tok_op
         char seq[24] = "";
         for (int i = 0; i < 4 && bad + (size_t)i < n && (i == 0 || (u[i] & 0xC0) == 0x80); i++)
             snprintf(seq + strlen(seq), sizeof seq - strlen(seq), "%s%02X", i ? " " : "", u[i]);
-        return fail(err, errcap,
+        return sn_errf(err, errcap,
                     "the prompt is not valid UTF-8: bad byte sequence at byte %zu "
                     "(%s)",
                     bad, seq);
@@ -1216,7 +1208,7 @@ int sn_tokenizer_encode(const sn_tokenizer *t, const char *text, const sn_tok_op
     int n_special = opt->no_special ? 0 : t->n_prefix + t->n_suffix;
     int max_len = opt->max_length > 0 ? opt->max_length : opt->max_length == 0 ? t->trunc_max : 0;
     if (max_len > 0 && max_len < n_special)
-        return fail(err, errcap,
+        return sn_errf(err, errcap,
                     "a maximum length of %d leaves no room: the tokenizer adds %d "
                     "special tokens",
                     max_len, n_special);
@@ -1246,7 +1238,7 @@ int sn_tokenizer_encode(const sn_tokenizer *t, const char *text, const sn_tok_op
     enc->ids = malloc((size_t)(total ? total : 1) * sizeof *enc->ids);
     if (!enc->ids) {
         free(content.v);
-        return fail(err, errcap, "out of memory");
+        return sn_errf(err, errcap, "out of memory");
     }
     int32_t pad_id = opt->pad_id >= 0 ? opt->pad_id : t->info.pad_id;
     int k = 0, n_pad = total - n_tok;
@@ -1268,7 +1260,7 @@ int sn_tokenizer_encode(const sn_tokenizer *t, const char *text, const sn_tok_op
         enc->pieces = malloc((size_t)(total ? total : 1) * sizeof *enc->pieces);
         if (!enc->pieces) {
             sn_tok_encoding_free(enc);
-            return fail(err, errcap, "out of memory");
+            return sn_errf(err, errcap, "out of memory");
         }
         for (int i = 0; i < total; i++) enc->pieces[i] = sn_tokenizer_piece(t, enc->ids[i]);
     }
@@ -1493,7 +1485,7 @@ static int setup_clip_files(sn_tokenizer *t, char *err, size_t errcap) {
     int32_t ids[2];
     for (int k = 0; k < 2; k++)
         if (!tk_map_get(&t->vocab, specials[k], strlen(specials[k]), &ids[k]))
-            return fail(err, errcap, "%s: the vocabulary has no %s token (is it CLIP's?)", t->path,
+            return sn_errf(err, errcap, "%s: the vocabulary has no %s token (is it CLIP's?)", t->path,
                         specials[k]);
     t->kind = TK_BPE;
     t->unk_token = strdup("<|endoftext|>");
@@ -1506,13 +1498,13 @@ static int setup_clip_files(sn_tokenizer *t, char *err, size_t errcap) {
     t->suffix_ids = malloc(sizeof *t->suffix_ids);
     if (!t->unk_token || !t->eow_suffix || !t->cont_prefix || !t->added || !t->norms || !t->pres ||
         !t->prefix_ids || !t->suffix_ids)
-        return fail(err, errcap, "out of memory");
+        return sn_errf(err, errcap, "out of memory");
     t->unk_id = ids[1];
     for (int k = 0; k < 2; k++) {
         tk_added *a = &t->added[t->n_added++];
         a->content = strdup(specials[k]);
         a->norm_content = strdup(specials[k]);
-        if (!a->content || !a->norm_content) return fail(err, errcap, "out of memory");
+        if (!a->content || !a->norm_content) return sn_errf(err, errcap, "out of memory");
         a->len = a->norm_len = strlen(specials[k]);
         a->id = ids[k];
         a->normalized = a->special = 1;
@@ -1523,7 +1515,7 @@ static int setup_clip_files(sn_tokenizer *t, char *err, size_t errcap) {
     t->norms[1].content = strdup(" ");
     t->norms[2].kind = TK_N_LOWER;
     t->n_norms = 3;
-    if (!t->norms[1].content) return fail(err, errcap, "out of memory");
+    if (!t->norms[1].content) return sn_errf(err, errcap, "out of memory");
     t->pres[0] = (tk_pre){.kind = TK_P_CLIP_SPLIT, .with_specials = 1};
     t->pres[1] = (tk_pre){.kind = TK_P_BYTE_LEVEL, .add_prefix_space = 0, .use_regex = 1};
     t->n_pres = 2;
@@ -1576,7 +1568,7 @@ static void finish(sn_tokenizer *t) {
 sn_tokenizer *sn_tokenizer_load(const char *path, char *err, size_t errcap) {
     struct stat st;
     if (stat(path, &st)) {
-        fail(err, errcap, "%s: %s", path, strerror(errno));
+        sn_errf(err, errcap, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *file = NULL;
@@ -1591,7 +1583,7 @@ sn_tokenizer *sn_tokenizer_load(const char *path, char *err, size_t errcap) {
                 free(p);
         }
         if (!file) {
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: a folder without tokenizer.json, spiece.model, tokenizer.model "
                  "or vocab.json + merges.txt",
                  path);
@@ -1604,7 +1596,7 @@ sn_tokenizer *sn_tokenizer_load(const char *path, char *err, size_t errcap) {
     if (!t || !file) {
         free(file);
         free(t);
-        fail(err, errcap, "out of memory");
+        sn_errf(err, errcap, "out of memory");
         return NULL;
     }
     t->path = file;
@@ -1622,13 +1614,13 @@ sn_tokenizer *sn_tokenizer_load(const char *path, char *err, size_t errcap) {
     while (i < n && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) i++;
     int rc;
     if (!n) {
-        rc = fail(err, errcap, "%s: empty file", file);
+        rc = sn_errf(err, errcap, "%s: empty file", file);
     } else if (text[i] == '{') {
         cJSON *root = cJSON_ParseWithLength(text, n);
         if (!root) {
             const char *at = cJSON_GetErrorPtr();
             long off = at && at >= text && at <= text + n ? (long)(at - text) : -1;
-            rc = fail(err, errcap, "%s: not valid JSON (the error is near byte %ld)", file, off);
+            rc = sn_errf(err, errcap, "%s: not valid JSON (the error is near byte %ld)", file, off);
         } else if (cJSON_GetObjectItemCaseSensitive(root, "model")) {
             t->format = TK_FMT_JSON;
             rc = tk_load_json(t, root, err, errcap);
@@ -1636,16 +1628,16 @@ sn_tokenizer *sn_tokenizer_load(const char *path, char *err, size_t errcap) {
             int numbers = root->child != NULL;
             for (cJSON *e = root->child; e && numbers; e = e->next) numbers = cJSON_IsNumber(e);
             if (!numbers) {
-                rc = fail(err, errcap,
+                rc = sn_errf(err, errcap,
                           "%s: a JSON file that is neither a tokenizer.json (it has no "
                           "\"model\") nor a BPE vocab.json (token -> id)",
                           file);
             } else {
                 char *merges = sibling(file, "vocab.json", "merges.txt");
                 t->format = TK_FMT_BPE_FILES;
-                rc = !merges ? fail(err, errcap, "out of memory")
+                rc = !merges ? sn_errf(err, errcap, "out of memory")
                      : !file_exists(merges)
-                         ? fail(err, errcap,
+                         ? sn_errf(err, errcap,
                                 "%s: a vocab.json needs its merges.txt beside it (%s "
                                 "is missing)",
                                 file, merges)
@@ -1659,9 +1651,9 @@ sn_tokenizer *sn_tokenizer_load(const char *path, char *err, size_t errcap) {
                (strlen(file) > 4 && !strcmp(file + strlen(file) - 4, ".txt"))) {
         char *vocab = sibling(file, "merges.txt", "vocab.json");
         t->format = TK_FMT_BPE_FILES;
-        rc = !vocab ? fail(err, errcap, "out of memory")
+        rc = !vocab ? sn_errf(err, errcap, "out of memory")
              : !file_exists(vocab)
-                 ? fail(err, errcap,
+                 ? sn_errf(err, errcap,
                         "%s: a merges.txt needs its vocab.json beside it (%s is missing)", file,
                         vocab)
                  : tk_load_bpe_files(t, vocab, file, err, errcap);

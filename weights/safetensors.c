@@ -45,6 +45,7 @@
 #include <cjson/cJSON.h>
 
 #include "../core/fileio.h"
+#include "../core/log.h"
 #include "ckpt_internal.h"
 
 #define ST_MAX_HEADER 100000000ULL /* bytes; the reference's limit */
@@ -67,15 +68,6 @@ static const char *st_dtype_name(sn_dtype dt) {
     for (int i = 0; i < ST_N_DTYPES; i++)
         if (st_dtypes[i].dt == dt) return st_dtypes[i].name;
     return NULL;
-}
-
-__attribute__((format(printf, 3, 4))) static void fail(char *err, size_t cap, const char *fmt,
-                                                       ...) {
-    if (!err || !cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
 }
 
 /* Index of the first byte that is not part of valid UTF-8 (no overlongs, no surrogates, at
@@ -191,7 +183,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
     show(it->string, nm);
     e->name = it->string;
     if (!cJSON_IsObject(it)) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': entry is %s, expected an object with \"dtype\", \"shape\" and "
              "\"data_offsets\"",
              path, nm, json_what(it, what, sizeof what));
@@ -202,7 +194,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
         for (int k = 0; k < 3; k++)
             if (c->string && !strcmp(c->string, fields[k])) {
                 if (f[k]) {
-                    fail(err, errcap, "%s: tensor '%s': \"%s\" appears twice", path, nm,
+                    sn_errf(err, errcap, "%s: tensor '%s': \"%s\" appears twice", path, nm,
                          fields[k]);
                     return -1;
                 }
@@ -210,13 +202,13 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
             }
     for (int k = 0; k < 3; k++)
         if (!f[k]) {
-            fail(err, errcap, "%s: tensor '%s': \"%s\" is missing", path, nm, fields[k]);
+            sn_errf(err, errcap, "%s: tensor '%s': \"%s\" is missing", path, nm, fields[k]);
             return -1;
         }
 
     /* dtype */
     if (!cJSON_IsString(f[0])) {
-        fail(err, errcap, "%s: tensor '%s': dtype is %s, expected a string such as \"F32\"",
+        sn_errf(err, errcap, "%s: tensor '%s': dtype is %s, expected a string such as \"F32\"",
              path, nm, json_what(f[0], what, sizeof what));
         return -1;
     }
@@ -230,12 +222,12 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
             if (!strcmp(dts, st_unsupported[i])) spec = 1;
         char dbuf[ST_SHOW + 4];
         if (spec)
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: tensor '%s': dtype %s is not supported (sinter reads F64, F32, F16, "
                  "BF16, I64, I32, I16, I8, U8 and BOOL)",
                  path, nm, dts);
         else
-            fail(err, errcap, "%s: tensor '%s': unknown dtype \"%s\"", path, nm,
+            sn_errf(err, errcap, "%s: tensor '%s': unknown dtype \"%s\"", path, nm,
                  show(dts, dbuf));
         return -1;
     }
@@ -243,7 +235,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
 
     /* shape */
     if (!cJSON_IsArray(f[1])) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': shape is %s, expected an array of non-negative integers", path,
              nm, json_what(f[1], what, sizeof what));
         return -1;
@@ -252,7 +244,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
     for (const cJSON *d = f[1]->child; d; d = d->next, rank++) {
         uint64_t v;
         if (!json_uint(d, &v)) {
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: tensor '%s': shape entry %d is %s, expected a non-negative integer "
                  "below 2^53",
                  path, nm, rank, json_what(d, what, sizeof what));
@@ -262,7 +254,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
         if (!v) zero = 1;
     }
     if (rank > SN_MAX_DIMS) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': shape %s has %d dimensions; sinter supports at most %d", path,
              nm, dims_str(f[1], dims, sizeof dims), rank, SN_MAX_DIMS);
         return -1;
@@ -279,7 +271,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
             numel *= v;
         }
         if (!numel || numel > (uint64_t)INT64_MAX / esize) {
-            fail(err, errcap, "%s: tensor '%s': shape %s has too many elements", path, nm,
+            sn_errf(err, errcap, "%s: tensor '%s': shape %s has too many elements", path, nm,
                  dims_str(f[1], dims, sizeof dims));
             return -1;
         }
@@ -290,7 +282,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
 
     /* data_offsets */
     if (!cJSON_IsArray(f[2])) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': data_offsets is %s, expected an array of two integers "
              "[begin, end]",
              path, nm, json_what(f[2], what, sizeof what));
@@ -298,7 +290,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
     }
     int cnt = cJSON_GetArraySize(f[2]);
     if (cnt != 2) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': data_offsets has %d values, expected two integers [begin, end]",
              path, nm, cnt);
         return -1;
@@ -307,7 +299,7 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
     int k = 0;
     for (const cJSON *d = f[2]->child; d && k < 2; d = d->next, k++)
         if (!json_uint(d, &off[k])) {
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: tensor '%s': data_offsets entry %d is %s, expected a non-negative "
                  "integer below 2^53",
                  path, nm, k, json_what(d, what, sizeof what));
@@ -316,19 +308,19 @@ static int parse_entry(const char *path, const cJSON *it, uint64_t data_len, st_
     e->begin = off[0];
     e->end = off[1];
     if (e->begin > e->end) {
-        fail(err, errcap, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+        sn_errf(err, errcap, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
              "] have begin after end", path, nm, e->begin, e->end);
         return -1;
     }
     if (e->end > data_len) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
              "] run past the end of the data section (%" PRIu64 " bytes); is the file truncated?",
              path, nm, e->begin, e->end, data_len);
         return -1;
     }
     if (e->end - e->begin != need) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
              " bytes but shape %s of %s needs %" PRIu64,
              path, nm, e->begin, e->end, e->end - e->begin, dims_str(f[1], dims, sizeof dims),
@@ -347,14 +339,14 @@ static int parse_meta(sn_ckpt *ck, const cJSON *m, char *err, size_t errcap) {
     const char *path = ck->path;
     char what[64], nm[ST_SHOW + 4];
     if (!cJSON_IsObject(m)) {
-        fail(err, errcap, "%s: __metadata__ is %s, expected an object of strings", path,
+        sn_errf(err, errcap, "%s: __metadata__ is %s, expected an object of strings", path,
              json_what(m, what, sizeof what));
         return -1;
     }
     int n = 0;
     for (const cJSON *c = m->child; c; c = c->next, n++)
         if (!cJSON_IsString(c) || !c->string) {
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: __metadata__ is not an object of strings: '%s' is %s, expected a string",
                  path, show(c->string, nm), json_what(c, what, sizeof what));
             return -1;
@@ -362,7 +354,7 @@ static int parse_meta(sn_ckpt *ck, const cJSON *m, char *err, size_t errcap) {
     /* duplicate keys: sort a list of them (a hostile header can hold millions) */
     const char **keys = malloc(sizeof *keys * (n ? n : 1));
     if (!keys) {
-        fail(err, errcap, "%s: out of memory", path);
+        sn_errf(err, errcap, "%s: out of memory", path);
         return -1;
     }
     int i = 0;
@@ -370,7 +362,7 @@ static int parse_meta(sn_ckpt *ck, const cJSON *m, char *err, size_t errcap) {
     qsort(keys, n, sizeof *keys, cmp_str);
     for (i = 1; i < n; i++)
         if (!strcmp(keys[i - 1], keys[i])) {
-            fail(err, errcap, "%s: __metadata__ key '%s' appears twice", path,
+            sn_errf(err, errcap, "%s: __metadata__ key '%s' appears twice", path,
                  show(keys[i], nm));
             free(keys);
             return -1;
@@ -378,7 +370,7 @@ static int parse_meta(sn_ckpt *ck, const cJSON *m, char *err, size_t errcap) {
     free(keys);
     for (const cJSON *c = m->child; c; c = c->next)
         if (sn_ckpt_add_meta(ck, c->string, c->valuestring)) {
-            fail(err, errcap, "%s: out of memory", path);
+            sn_errf(err, errcap, "%s: out of memory", path);
             return -1;
         }
     return 0;
@@ -404,14 +396,14 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | m[i];
     if (hlen > ST_MAX_HEADER) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: header length %" PRIu64 " is too large (the limit is %llu bytes); not a "
              "safetensors file?",
              path, hlen, ST_MAX_HEADER);
         return -1;
     }
     if (hlen > size - 8) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes); the "
              "file is truncated or not safetensors",
              path, hlen, size);
@@ -420,14 +412,14 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
     const unsigned char *hdr_in = m + 8;
     size_t bad = utf8_check(hdr_in, hlen);
     if (bad != hlen) {
-        fail(err, errcap, "%s: header is not valid UTF-8 (at byte %zu of the header)", path,
+        sn_errf(err, errcap, "%s: header is not valid UTF-8 (at byte %zu of the header)", path,
              bad);
         return -1;
     }
     /* A NUL-terminated copy, so that the parser can never run off the end of the header. */
     char *hdr = malloc(hlen + 1);
     if (!hdr) {
-        fail(err, errcap, "%s: out of memory", path);
+        sn_errf(err, errcap, "%s: out of memory", path);
         return -1;
     }
     memcpy(hdr, hdr_in, hlen);
@@ -438,13 +430,13 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
     int rc = -1;
     if (!root) {
         size_t at = end && end >= hdr && end <= hdr + hlen ? (size_t)(end - hdr) : 0;
-        fail(err, errcap, "%s: header is not valid JSON (error near byte %zu of the header)",
+        sn_errf(err, errcap, "%s: header is not valid JSON (error near byte %zu of the header)",
              path, at);
         goto out;
     }
     for (const char *p = end; p < hdr + hlen; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: header is not valid JSON (unexpected bytes after the end of the object, "
                  "at byte %zu of the header)",
                  path, (size_t)(p - hdr));
@@ -452,7 +444,7 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
         }
     if (!cJSON_IsObject(root)) {
         char what[64];
-        fail(err, errcap, "%s: header is not a JSON object (it is %s)", path,
+        sn_errf(err, errcap, "%s: header is not a JSON object (it is %s)", path,
              json_what(root, what, sizeof what));
         goto out;
     }
@@ -461,12 +453,12 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
     const cJSON *meta = NULL;
     for (const cJSON *c = root->child; c; c = c->next) {
         if (!c->string) {
-            fail(err, errcap, "%s: header is not valid JSON (an entry without a name)", path);
+            sn_errf(err, errcap, "%s: header is not valid JSON (an entry without a name)", path);
             goto out;
         }
         if (!strcmp(c->string, "__metadata__")) {
             if (meta) {
-                fail(err, errcap, "%s: __metadata__ appears twice", path);
+                sn_errf(err, errcap, "%s: __metadata__ appears twice", path);
                 goto out;
             }
             meta = c;
@@ -476,7 +468,7 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
     }
     ents = calloc(n ? n : 1, sizeof *ents);
     if (!ents) {
-        fail(err, errcap, "%s: out of memory", path);
+        sn_errf(err, errcap, "%s: out of memory", path);
         goto out;
     }
     uint64_t data_len = size - 8 - hlen;
@@ -491,7 +483,7 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
     qsort(ents, n, sizeof *ents, cmp_name);
     for (int i = 1; i < n; i++)
         if (!strcmp(ents[i - 1].name, ents[i].name)) {
-            fail(err, errcap, "%s: tensor '%s' appears twice", path, show(ents[i].name, nm));
+            sn_errf(err, errcap, "%s: tensor '%s' appears twice", path, show(ents[i].name, nm));
             goto out;
         }
 
@@ -503,7 +495,7 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
         if (e->begin == e->end) continue;
         if (widest >= 0 && e->begin < ents[widest].end) {
             const st_ent *o = &ents[widest];
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
                  "] overlap those of tensor '%s' [%" PRIu64 ", %" PRIu64 "]",
                  path, show(e->name, nm), e->begin, e->end, show(o->name, nm2), o->begin,
@@ -518,7 +510,7 @@ static int st_load(sn_ckpt *ck, char *err, size_t errcap) {
         const st_ent *e = &ents[i];
         if (sn_ckpt_add(ck, e->name, e->dt, e->ndim, e->shape, data + e->begin,
                         (size_t)(e->end - e->begin))) {
-            fail(err, errcap, "%s: out of memory", path);
+            sn_errf(err, errcap, "%s: out of memory", path);
             goto out;
         }
     }
@@ -534,22 +526,22 @@ sn_ckpt *sn_safetensors_open(const char *path, char *err, size_t errcap) {
     if (err && errcap) err[0] = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fail(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+        sn_errf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        fail(err, errcap, "%s: cannot read: %s", path, strerror(errno));
+        sn_errf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        fail(err, errcap, "%s: not a regular file", path);
+        sn_errf(err, errcap, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if (st.st_size < 8) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: file is too short for safetensors (%lld bytes; the header length alone "
              "takes 8)",
              path, (long long)st.st_size);
@@ -557,7 +549,7 @@ sn_ckpt *sn_safetensors_open(const char *path, char *err, size_t errcap) {
         return NULL;
     }
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        fail(err, errcap, "%s: file is too large to map", path);
+        sn_errf(err, errcap, "%s: file is too large to map", path);
         close(fd);
         return NULL;
     }
@@ -566,13 +558,13 @@ sn_ckpt *sn_safetensors_open(const char *path, char *err, size_t errcap) {
     int map_errno = errno;
     close(fd);
     if (map == MAP_FAILED) {
-        fail(err, errcap, "%s: cannot map the file: %s", path, strerror(map_errno));
+        sn_errf(err, errcap, "%s: cannot map the file: %s", path, strerror(map_errno));
         return NULL;
     }
     sn_ckpt *ck = sn_ckpt_new(path, "safetensors");
     if (!ck) {
         munmap(map, size);
-        fail(err, errcap, "%s: out of memory", path);
+        sn_errf(err, errcap, "%s: out of memory", path);
         return NULL;
     }
     ck->map = map; /* sn_ckpt_close unmaps it */
@@ -648,11 +640,11 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
     char nm[ST_SHOW + 4];
     if (err && errcap) err[0] = 0;
     if (!path) {
-        fail(err, errcap, "safetensors: no output path");
+        sn_errf(err, errcap, "safetensors: no output path");
         return -1;
     }
     if (n < 0 || (n > 0 && !tensors) || n_meta < 0 || (n_meta > 0 && !meta_kv)) {
-        fail(err, errcap, "%s: invalid arguments (n=%d, n_meta=%d)", path, n, n_meta);
+        sn_errf(err, errcap, "%s: invalid arguments (n=%d, n_meta=%d)", path, n, n_meta);
         return -1;
     }
 
@@ -664,7 +656,7 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
     sn_atomic_file af;
     int rc = -1;
     if (!nbytes || !sorted || !mkeys) {
-        fail(err, errcap, "%s: out of memory", path);
+        sn_errf(err, errcap, "%s: out of memory", path);
         goto out;
     }
     uint64_t total = 0;
@@ -672,38 +664,38 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
         const sn_named_tensor *t = &tensors[i];
         const char *name = t->name;
         if (!name) {
-            fail(err, errcap, "%s: tensor %d has no name", path, i);
+            sn_errf(err, errcap, "%s: tensor %d has no name", path, i);
             goto out;
         }
         show(name, nm);
         if (utf8_check((const unsigned char *)name, strlen(name)) != strlen(name)) {
-            fail(err, errcap, "%s: tensor name '%s' is not valid UTF-8", path, nm);
+            sn_errf(err, errcap, "%s: tensor name '%s' is not valid UTF-8", path, nm);
             goto out;
         }
         if (!strcmp(name, "__metadata__")) {
-            fail(err, errcap, "%s: '__metadata__' is reserved and cannot name a tensor", path);
+            sn_errf(err, errcap, "%s: '__metadata__' is reserved and cannot name a tensor", path);
             goto out;
         }
         if (!st_dtype_name(t->t.dtype)) {
-            fail(err, errcap, "%s: tensor '%s': dtype %d cannot be written to safetensors",
+            sn_errf(err, errcap, "%s: tensor '%s': dtype %d cannot be written to safetensors",
                  path, nm, (int)t->t.dtype);
             goto out;
         }
         if (t->t.device != SN_CPU) {
-            fail(err, errcap,
+            sn_errf(err, errcap,
                  "%s: tensor '%s' is not in host memory (copy it to the CPU before writing)",
                  path, nm);
             goto out;
         }
         if (t->t.ndim < 0 || t->t.ndim > SN_MAX_DIMS) {
-            fail(err, errcap, "%s: tensor '%s' has %d dimensions (0 to %d can be written)",
+            sn_errf(err, errcap, "%s: tensor '%s' has %d dimensions (0 to %d can be written)",
                  path, nm, t->t.ndim, SN_MAX_DIMS);
             goto out;
         }
         int zero = 0, big = 0;
         for (int d = 0; d < t->t.ndim; d++) {
             if (t->t.shape[d] < 0) {
-                fail(err, errcap, "%s: tensor '%s' has a negative dimension (%lld)", path, nm,
+                sn_errf(err, errcap, "%s: tensor '%s' has a negative dimension (%lld)", path, nm,
                      (long long)t->t.shape[d]);
                 goto out;
             }
@@ -720,11 +712,11 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
         }
         uint64_t nb = numel * sn_dtype_size(t->t.dtype);
         if (big || nb >= ((uint64_t)1 << 53) || total + nb >= ((uint64_t)1 << 53)) {
-            fail(err, errcap, "%s: tensor '%s' is too large for safetensors", path, nm);
+            sn_errf(err, errcap, "%s: tensor '%s' is too large for safetensors", path, nm);
             goto out;
         }
         if (nb && !t->t.data) {
-            fail(err, errcap, "%s: tensor '%s' has no data (NULL) but needs %" PRIu64 " bytes",
+            sn_errf(err, errcap, "%s: tensor '%s' has no data (NULL) but needs %" PRIu64 " bytes",
                  path, nm, nb);
             goto out;
         }
@@ -735,18 +727,18 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
     qsort(sorted, n, sizeof *sorted, cmp_tensor_name);
     for (int i = 1; i < n; i++)
         if (!strcmp(sorted[i - 1]->name, sorted[i]->name)) {
-            fail(err, errcap, "%s: tensor '%s' appears twice", path, show(sorted[i]->name, nm));
+            sn_errf(err, errcap, "%s: tensor '%s' appears twice", path, show(sorted[i]->name, nm));
             goto out;
         }
     for (int i = 0; i < n_meta; i++) {
         const char *k = meta_kv[2 * i], *v = meta_kv[2 * i + 1];
         if (!k || !v) {
-            fail(err, errcap, "%s: metadata pair %d has a NULL %s", path, i, k ? "value" : "key");
+            sn_errf(err, errcap, "%s: metadata pair %d has a NULL %s", path, i, k ? "value" : "key");
             goto out;
         }
         if (utf8_check((const unsigned char *)k, strlen(k)) != strlen(k) ||
             utf8_check((const unsigned char *)v, strlen(v)) != strlen(v)) {
-            fail(err, errcap, "%s: metadata '%s' is not valid UTF-8", path, show(k, nm));
+            sn_errf(err, errcap, "%s: metadata '%s' is not valid UTF-8", path, show(k, nm));
             goto out;
         }
         mkeys[i] = k;
@@ -754,7 +746,7 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
     qsort(mkeys, n_meta, sizeof *mkeys, cmp_str);
     for (int i = 1; i < n_meta; i++)
         if (!strcmp(mkeys[i - 1], mkeys[i])) {
-            fail(err, errcap, "%s: metadata key '%s' appears twice", path, show(mkeys[i], nm));
+            sn_errf(err, errcap, "%s: metadata key '%s' appears twice", path, show(mkeys[i], nm));
             goto out;
         }
 
@@ -792,11 +784,11 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
     put(&h, "}", 1);
     while (!h.oom && h.n % 8) put(&h, " ", 1);
     if (h.oom) {
-        fail(err, errcap, "%s: out of memory", path);
+        sn_errf(err, errcap, "%s: out of memory", path);
         goto out;
     }
     if (h.n > ST_MAX_HEADER) {
-        fail(err, errcap,
+        sn_errf(err, errcap,
              "%s: the header would take %zu bytes, more than safetensors allows (%llu)", path,
              h.n, ST_MAX_HEADER);
         goto out;
@@ -809,7 +801,7 @@ int sn_safetensors_write(const char *path, const sn_named_tensor *tensors, int n
     for (int i = 0; ok && i < n; i++)
         if (nbytes[i]) ok = fwrite(tensors[i].t.data, 1, nbytes[i], af.f) == nbytes[i];
     if (!ok) {
-        fail(err, errcap, "%s: write failed: %s", path, strerror(errno));
+        sn_errf(err, errcap, "%s: write failed: %s", path, strerror(errno));
         sn_atomic_abort(&af);
         goto out;
     }

@@ -17,8 +17,9 @@
 // scaled scores; a causal block stops at the key tiles its last row can see. A row that sees
 // only -inf gives zeros, as on the CPU.
 //
-// Three versions live here (sn_cuda_attention_version picks one; tests check all three, and
-// tools/bench/bench_cuda_f32 times them beside PyTorch's f32 scaled_dot_product_attention).
+// Two versions live here (sn_cuda_attention_version picks one; tests check both, and
+// tools/bench/bench_cuda_f32 times them beside PyTorch's f32 scaled_dot_product_attention);
+// the first version's figures are kept below for the record.
 // Measured on an H200, 2026-11-23, median of up to 50 runs, TFLOP/s = 4 B H L^2 D / time:
 //   shape B x H x L x D     v1 (scalar smem)  v2 (16-byte smem)  v3 (+ async copy)  torch 2.11
 //   8 x 16 x 1024 x 72          10.2              15.5              18.1             26.6
@@ -29,7 +30,7 @@
 // v3, the default, reaches about 40% of the chip's f32 FMA rate and 60% of PyTorch's f32
 // kernel. Head sizes 72 and 80 run in the 128-wide instance, which wastes 40-45% of the
 // P V work; and at most two blocks fit on a multiprocessor. This path exists for exact f32
-// parity; speed comes from the bf16/fp16 tensor-core kernel of the next phase.
+// parity; speed comes from the bf16/fp16 tensor-core kernel (flash_attention.cu).
 #include "common.cuh"
 
 namespace {
@@ -51,142 +52,10 @@ struct att_args {
     int64_t qtiles;
 };
 
-template <int DM> size_t att_smem(int64_t d) {
-    return sizeof(float) *
-           ((size_t)ATT_BQ * (d + 1) + (size_t)ATT_BK * (d + 1) + (size_t)ATT_BK * DM +
-            (size_t)ATT_BQ * (ATT_BK + 1));
-}
-
-template <int DM> __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(att_args a) {
-    constexpr int CD = DM / 16; // output columns per thread
-    extern __shared__ float sm[];
-    const int64_t d = a.d, dv = a.dv, ld = d + 1;
-    float *qs = sm, *ks = qs + ATT_BQ * ld, *vs = ks + ATT_BK * ld, *ps = vs + ATT_BK * DM;
-    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const int64_t h = blockIdx.x / a.qtiles, q0 = (blockIdx.x % a.qtiles) * ATT_BQ;
-    const float *qh = a.q + h * a.lq * d, *kh = a.k + h * a.lk * d, *vh = a.v + h * a.lk * dv;
-    const float *bias = a.bias;
-    if (bias) bias += (h / a.heads_per_batch) * a.bstride[0] + (h % a.heads_per_batch) * a.bstride[1];
-
-    for (int64_t i = tid; i < ATT_BQ * d; i += ATT_THREADS) {
-        int64_t r = i / d, c = i % d;
-        qs[r * ld + c] = q0 + r < a.lq ? qh[(q0 + r) * d + c] : 0.0f;
-    }
-
-    float acc[ATT_RQ][CD], mrow[ATT_RQ], lrow[ATT_RQ];
-#pragma unroll
-    for (int i = 0; i < ATT_RQ; i++) {
-        mrow[i] = -INFINITY;
-        lrow[i] = 0.0f;
-#pragma unroll
-        for (int c = 0; c < CD; c++) acc[i][c] = 0.0f;
-    }
-
-    int64_t kend = a.lk;
-    if (a.causal && q0 + ATT_BQ < kend) kend = q0 + ATT_BQ; // the last row sees keys < q0 + BQ
-    for (int64_t k0 = 0; k0 < kend; k0 += ATT_BK) {
-        __syncthreads(); // the previous tile's K, V and P are no longer read
-        for (int64_t i = tid; i < ATT_BK * d; i += ATT_THREADS) {
-            int64_t r = i / d, c = i % d;
-            ks[r * ld + c] = k0 + r < a.lk ? kh[(k0 + r) * d + c] : 0.0f;
-        }
-        for (int64_t i = tid; i < ATT_BK * DM; i += ATT_THREADS) {
-            int64_t r = i / DM, c = i % DM;
-            vs[i] = k0 + r < a.lk && c < dv ? vh[(k0 + r) * dv + c] : 0.0f;
-        }
-        __syncthreads();
-
-        float s[ATT_RQ][ATT_CK];
-#pragma unroll
-        for (int i = 0; i < ATT_RQ; i++)
-#pragma unroll
-            for (int j = 0; j < ATT_CK; j++) s[i][j] = 0.0f;
-        for (int64_t c = 0; c < d; c++) {
-            float qv[ATT_RQ], kv[ATT_CK];
-#pragma unroll
-            for (int i = 0; i < ATT_RQ; i++) qv[i] = qs[(ty * ATT_RQ + i) * ld + c];
-#pragma unroll
-            for (int j = 0; j < ATT_CK; j++) kv[j] = ks[(tx + 16 * j) * ld + c];
-#pragma unroll
-            for (int i = 0; i < ATT_RQ; i++)
-#pragma unroll
-                for (int j = 0; j < ATT_CK; j++) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
-        }
-
-#pragma unroll
-        for (int i = 0; i < ATT_RQ; i++) {
-            const int64_t row = q0 + ty * ATT_RQ + i;
-            float tmax = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < ATT_CK; j++) {
-                const int64_t col = k0 + tx + 16 * j;
-                float v = s[i][j] * a.scale;
-                if (col >= a.lk || (a.causal && col > row))
-                    v = -INFINITY;
-                else if (bias && row < a.lq)
-                    v += bias[row * a.bstride[2] + col * a.bstride[3]];
-                s[i][j] = v;
-                tmax = fmaxf(tmax, v);
-            }
-#pragma unroll
-            for (int o = 8; o > 0; o >>= 1) tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, o));
-            const float mnew = fmaxf(mrow[i], tmax);
-            float alpha, psum = 0.0f;
-            if (mnew == -INFINITY) { // nothing visible yet: keep zeros
-                alpha = 1.0f;
-#pragma unroll
-                for (int j = 0; j < ATT_CK; j++) s[i][j] = 0.0f;
-            } else {
-                alpha = expf(mrow[i] - mnew); // 0 when mrow was -inf
-#pragma unroll
-                for (int j = 0; j < ATT_CK; j++) {
-                    s[i][j] = expf(s[i][j] - mnew);
-                    psum += s[i][j];
-                }
-            }
-#pragma unroll
-            for (int o = 8; o > 0; o >>= 1) psum += __shfl_xor_sync(0xffffffffu, psum, o);
-            mrow[i] = mnew;
-            lrow[i] = lrow[i] * alpha + psum;
-#pragma unroll
-            for (int c = 0; c < CD; c++) acc[i][c] *= alpha;
-#pragma unroll
-            for (int j = 0; j < ATT_CK; j++) ps[(ty * ATT_RQ + i) * (ATT_BK + 1) + tx + 16 * j] = s[i][j];
-        }
-        __syncthreads();
-
-        const int jn = (int)(kend - k0 < ATT_BK ? kend - k0 : ATT_BK);
-        for (int j = 0; j < jn; j++) {
-            float pv[ATT_RQ], vv[CD];
-#pragma unroll
-            for (int i = 0; i < ATT_RQ; i++) pv[i] = ps[(ty * ATT_RQ + i) * (ATT_BK + 1) + j];
-#pragma unroll
-            for (int c = 0; c < CD; c++) vv[c] = vs[j * DM + tx + 16 * c];
-#pragma unroll
-            for (int i = 0; i < ATT_RQ; i++)
-#pragma unroll
-                for (int c = 0; c < CD; c++) acc[i][c] = fmaf(pv[i], vv[c], acc[i][c]);
-        }
-    }
-
-    float *yh = a.y + h * a.lq * dv;
-#pragma unroll
-    for (int i = 0; i < ATT_RQ; i++) {
-        const int64_t row = q0 + ty * ATT_RQ + i;
-        if (row >= a.lq) continue;
-        const float inv = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
-#pragma unroll
-        for (int c = 0; c < CD; c++) {
-            const int64_t col = tx + 16 * c;
-            if (col < dv) yh[row * dv + col] = acc[i][c] * inv;
-        }
-    }
-}
-
-// --- version 2: the same tiling with 16-byte shared-memory accesses ------------------------
-// Version 1 issues one 4-byte shared load per two FMAs in the score loop, so it is bound by
-// shared-memory instructions, not arithmetic. Here Q and K rows are padded to a multiple of
-// 4 floats plus 4 (rows stay 16-byte aligned and 8 lanes reading 8 rows hit disjoint banks),
+// --- version 2: 16-byte shared-memory accesses ---------------------------------------------
+// The first version (scalar shared loads, one 4-byte load per two FMAs in the score loop, so
+// bound by shared-memory instructions; removed, its figures are above) taught the layout: Q and
+// K rows are padded to a multiple of 4 floats plus 4 (rows stay 16-byte aligned and 8 lanes reading 8 rows hit disjoint banks),
 // the score loop reads float4s along the head dimension, and the P V loop reads float4s of
 // P along the keys and of V along the output columns, which each thread now owns in groups
 // of four (4 tx + 64 c4 + 0..3). Tiles are loaded with 32-bit index arithmetic and, when
@@ -441,15 +310,13 @@ template <int DM> void launch(sn_ctx *ctx, const att_args &a) {
     int ver = att_version;
     if (ver == 3 && (a.d % 4 || a.dv % 4 || ((uintptr_t)a.q | (uintptr_t)a.k | (uintptr_t)a.v) % 16))
         ver = 2; // cp.async needs 16-byte rows
-    size_t smem = ver == 3 ? att3_smem<DM>(a.d) : ver == 2 ? att2_smem<DM>(a.d) : att_smem<DM>(a.d);
+    size_t smem = ver == 3 ? att3_smem<DM>(a.d) : att2_smem<DM>(a.d);
     if (smem > sn_cuda_st(ctx)->smem_optin) {
         sn_fail(ctx, "attention: %zu bytes of shared memory needed, the GPU allows %zu", smem,
                 sn_cuda_st(ctx)->smem_optin);
         return;
     }
-    void (*kernel)(att_args) = ver == 3   ? attention2_kernel<DM, true>
-                               : ver == 2 ? attention2_kernel<DM, false>
-                                          : attention_kernel<DM>;
+    void (*kernel)(att_args) = ver == 3 ? attention2_kernel<DM, true> : attention2_kernel<DM, false>;
     if (!CU(ctx, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       (int)smem)))
         return;
@@ -494,6 +361,6 @@ extern "C" void sn_cuda_attention(sn_ctx *ctx, const float *q, const float *k, c
 
 extern "C" int sn_cuda_attention_version(int version) {
     int old = att_version;
-    if (version >= 1 && version <= 3) att_version = version;
+    if (version == 2 || version == 3) att_version = version;
     return old;
 }

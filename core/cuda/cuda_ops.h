@@ -76,10 +76,10 @@ void sn_cuda_attention(sn_ctx *ctx, const float *q, const float *k, const float 
                        int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, float scale,
                        const sn_cpu_attn_mask *mask);
 #define SN_CUDA_ATTN_MAX_DIM 256
-/* Picks the f32 kernel version (1: scalar shared-memory reads; 2: 16-byte ones; 3, the
- * default: 2 with the next K/V tile copied asynchronously, falling back to 2 when D or Dv is
- * not a multiple of 4) for the tests and benchmarks that compare them; returns the previous
- * one. Any other value only reads the current one. Not thread-safe: set it before ops run. */
+/* Picks the f32 kernel version (2: 16-byte shared-memory reads; 3, the default: 2 with the next
+ * K/V tile copied asynchronously, falling back to 2 when D or Dv is not a multiple of 4) for
+ * the tests and benchmarks that compare them; returns the previous one. Any other value only
+ * reads the current one. Not thread-safe: set it before ops run. */
 int sn_cuda_attention_version(int version);
 
 /* --- fused.cu ---------------------------------------------------------------------- */

@@ -18,22 +18,27 @@ BACKENDS = [("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_AT
             ("efficient", SDPBackend.EFFICIENT_ATTENTION)]
 
 
+def timeit(fn, sets, reps, warm=3):
+    """fn(q, k, v) over the input sets in turn: warm-ups, then CUDA events around each call.
+    Returns (median, min) in ms. bench_na_torch.py times its peers with this too."""
+    for i in range(warm):
+        fn(*sets[i % len(sets)])
+    torch.cuda.synchronize()
+    ms = []
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for i in range(reps):
+        a.record()
+        fn(*sets[i % len(sets)])
+        b.record()
+        b.synchronize()
+        ms.append(a.elapsed_time(b))
+    return statistics.median(ms), min(ms)
+
+
 def time_one(backend, sets, causal, reps):
     with sdpa_kernel([backend]):
-        for i in range(3):
-            q, k, v = sets[i % len(sets)]
-            F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        torch.cuda.synchronize()
-        ms = []
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        for i in range(reps):
-            q, k, v = sets[i % len(sets)]
-            a.record()
-            F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-            b.record()
-            b.synchronize()
-            ms.append(a.elapsed_time(b))
-    return statistics.median(ms), min(ms)
+        return timeit(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                      sets, reps)
 
 
 def main():

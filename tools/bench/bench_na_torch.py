@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from bench_attention_torch import timeit  # the same timing as the dense peer
+
 H, D = 24, 128
 CASES = [  # name, grid, window, stride, tile
     ("flux-na", (256, 256), (80, 80), (1, 1), (16, 8)),
@@ -26,22 +28,6 @@ CASES = [  # name, grid, window, stride, tile
     ("hunyuan-na", (30, 48, 80), (18, 24, 24), (1, 1, 1), (2, 8, 8)),
     ("hunyuan-gna", (30, 48, 80), (18, 24, 24), (16, 8, 8), (2, 8, 8)),
 ]
-
-
-def timeit(fn, sets, reps, warm=2):
-    for i in range(warm):
-        fn(*sets[i % len(sets)])
-    torch.cuda.synchronize()
-    ms = []
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for i in range(reps):
-        q, k, v = sets[i % len(sets)]
-        a.record()
-        fn(q, k, v)
-        b.record()
-        b.synchronize()
-        ms.append(a.elapsed_time(b))
-    return statistics.median(ms), min(ms)
 
 
 def na_mask_mod(grid, window, stride, tile):

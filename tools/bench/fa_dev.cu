@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../../core/cuda/flash_attention.cuh"
+#include "fa2.cuh"
 
 using namespace snfa;
 
