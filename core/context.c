@@ -114,6 +114,10 @@ sn_device sn_ctx_device(const sn_ctx *ctx) { return ctx->device; }
 int sn_ctx_threads(const sn_ctx *ctx) { return ctx->threads; }
 sn_dtype sn_ctx_dtype(const sn_ctx *ctx) { return ctx->dtype; }
 int sn_ctx_capturing(const sn_ctx *ctx) { return ctx->capturing; }
+void sn_ctx_wait(sn_ctx *ctx) {
+    char err[256];
+    if (ctx->device == SN_CUDA) sn_cuda_state_sync(ctx->backend, err, sizeof err);
+}
 void sn_ctx_set_capturing(sn_ctx *ctx, int on) { ctx->capturing = on; }
 void sn_arena_set_used(sn_ctx *ctx, size_t used) {
     ctx->used = used < ctx->capacity ? used : ctx->capacity;

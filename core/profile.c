@@ -38,11 +38,6 @@ static void report(void) {
                 totals[i].calls);
 }
 
-static void wait_device(sn_ctx *ctx) {
-    char err[256];
-    if (sn_ctx_device(ctx) == SN_CUDA) sn_cuda_state_sync(sn_ctx_backend(ctx), err, sizeof err);
-}
-
 double sn_prof_begin(sn_ctx *ctx) {
     if (!state) {
         const char *e = getenv("SINTER_PROFILE");
@@ -50,13 +45,13 @@ double sn_prof_begin(sn_ctx *ctx) {
         if (state > 0) atexit(report);
     }
     if (state < 0 || sn_ctx_capturing(ctx)) return 0;
-    wait_device(ctx);
+    sn_ctx_wait(ctx);
     return now();
 }
 
 void sn_prof_end(sn_ctx *ctx, const char *op, double start) {
     if (start == 0) return;
-    wait_device(ctx);
+    sn_ctx_wait(ctx);
     double dt = now() - start;
     int i = 0;
     while (i < ntotals && strcmp(totals[i].name, op)) i++;

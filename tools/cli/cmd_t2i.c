@@ -303,7 +303,10 @@ static int run(int argc, char **argv) {
     sn_image *imgs = NULL;
     int32_t *ids = NULL, *tmask = NULL;
     char *params = NULL;
+    /* wall time of each stage, reported at the end (t[0] start ... t[6] written) */
+    double t[7] = {sn_now()};
     r = sn_cli_context(cmd, &o.common, &ctx);
+    t[1] = sn_now();
     if (r >= 0) goto done;
     r = SN_EXIT_FAIL;
 
@@ -319,6 +322,7 @@ static int run(int argc, char **argv) {
         sn_fail_exit("%s", sn_error(ctx));
         goto done;
     }
+    t[2] = sn_now();
     const sn_dit_info *mi = &model->info;
     sn_info("model: %s", mi->description);
     sn_info("text encoder: %s", te->info.description);
@@ -392,6 +396,8 @@ static int run(int argc, char **argv) {
         goto done;
     }
     t2i_user u = {model, repeat_pair(ctx, enc.hidden, n), sn_none(), n};
+    sn_ctx_wait(ctx);
+    t[3] = sn_now();
     if (h.text_mask) {
         sn_tensor m2 = sn_from_host(ctx, sn_tensor_wrap(tmask, SN_I32, SN_SHAPE(2, len)));
         u.mask = repeat_pair(ctx, m2, n);
@@ -409,18 +415,26 @@ static int run(int argc, char **argv) {
             size, sn_sampler_name(cfg.kind), cfg.steps, cfg.guidance.scale, (unsigned long long)seed);
     sn_tensor z = sn_sample(ctx, &cfg, &den, xT, &src, &sp);
     sn_progress_end(&prog);
+    sn_ctx_wait(ctx);
+    t[4] = sn_now();
     sn_tensor y = sn_vae_decode(ctx, vae, z);
     imgs = calloc(n, sizeof *imgs);
     if (!sn_ok(ctx) || !imgs || sn_pl_to_images(ctx, y, imgs)) {
         sn_fail_exit("%s", sn_ok(ctx) ? "out of memory" : sn_error(ctx));
         goto done;
     }
+    t[5] = sn_now();
 
     sn_gen_params gp = {.prompt = prompt, .negative = negative, .sampler = sn_sampler_name(cfg.kind),
                         .model = sn_pl_basename(o.files[F_MODEL]), .steps = cfg.steps,
                         .width = size, .height = size, .cfg = cfg.guidance.scale, .seed = seed};
     params = sn_params_format(&gp);
     r = params ? sn_pl_write_images(o.out, imgs, n, o.grid, params) : sn_fail_exit("out of memory");
+    t[6] = sn_now();
+    if (r == SN_EXIT_OK)
+        sn_info("%.2f s: %s start %.2f, loading %.2f, text %.2f, sampling %.2f, decoding %.2f, "
+                "writing %.2f", t[6] - t[0], sn_ctx_device(ctx) == SN_CUDA ? "cuda" : "cpu", t[1] - t[0], t[2] - t[1],
+                t[3] - t[2], t[4] - t[3], t[5] - t[4], t[6] - t[5]);
 
 done:
     for (int i = 0; imgs && i < n; i++) sn_image_free(&imgs[i]);
