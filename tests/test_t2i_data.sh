@@ -5,7 +5,8 @@
 #   - determinism: the same seed renders the same PNG bytes and attributes twice; another
 #     seed renders other pictures;
 #   - the split: no held-out colour x shape pair or relation triple in 3000 training specs;
-#     at least 100 held-out prompts, each built from held-out combinations;
+#     at least 100 held-out prompts, each built from held-out combinations; the mirrored
+#     relation control (inverse relations) built only from combinations seen in training;
 #   - the analyser on clean ground-truth renders (80 training scenes, 40 held-out prompts x 2
 #     layouts): colour, shape, count and position all right on at least 98% of each set;
 #   - the evaluation driver end to end, with a stand-in for `sinter t2i` that draws the
@@ -50,6 +51,16 @@ ps = dataset.held_out_prompts()
 assert all(dataset.is_held_out(p) for p in ps)
 assert len({p[\"caption\"] for p in ps}) == len(ps)
 "' "held-out prompts are held out and distinct"
+ok '$py -c "
+import sys; sys.path.insert(0, \"$src/tools/train\")
+import dataset
+held = [p for p in dataset.held_out_prompts() if p[\"kind\"] == \"relation\"]
+ms = dataset.mirrored_relation_prompts()
+assert len(ms) == len(held) == 48 and not any(dataset.is_held_out(m) for m in ms)
+for h, m in zip(held, ms):
+    assert h[\"objects\"] == m[\"objects\"] and m[\"relation\"][1] == dataset.INVERSE[h[\"relation\"][1]]
+    assert len(set(h[\"caption\"].split()) ^ set(m[\"caption\"].split())) == 2, (h, m)
+"' "the mirrored control: the same objects, the inverse relation, arrangements seen in training"
 
 # --- the analyser on ground truth -----------------------------------------------------------
 out=$($ev --validate 80 --seed 11 --held-out-limit 40 --min-accuracy 0.98 2>&1)

@@ -222,13 +222,20 @@ def _pick_pair(rng, avoid_colors=()):
     return pairs[rng.integers(len(pairs))]
 
 
+# Share of each scene kind in the training stream. Relations get the largest share: binding
+# two colour-shape pairs to the right sides is the hardest thing the captions ask for (v1's
+# stream had 0.30/0.25/0.35/0.10 and drew relations worst).
+KIND_MIX = (("single", 0.22), ("count", 0.25), ("relation", 0.45), ("group", 0.08))
+
+
 def random_spec(rng):
     """A training prompt spec (never held out)."""
     u = rng.random()
+    edges = np.cumsum([share for _, share in KIND_MIX])
     bg = BG_NAMES[rng.choice(len(BG_NAMES), p=[0.4, 0.15, 0.15, 0.15, 0.15])]
     spec = {"background": bg, "say_background": bool(rng.random() < 0.25), "relation": None,
             "position": None}
-    if u < 0.30:
+    if u < edges[0]:
         c, s = _pick_pair(rng)
         size = ["small", "medium", "large"][rng.integers(3)]
         spec["kind"] = "single"
@@ -236,14 +243,14 @@ def random_spec(rng):
                             "say_size": bool(rng.random() < 0.5)}]
         if rng.random() < 0.55:
             spec["position"] = POSITIONS[rng.integers(5)]
-    elif u < 0.55:
+    elif u < edges[1]:
         c, s = _pick_pair(rng)
         n = 2 + int(rng.integers(2))
         size = ["small", "medium", "large"][rng.integers(3 if n == 2 else 2)]
         spec["kind"] = "count"
         spec["objects"] = [{"color": c, "shape": s, "count": n, "size": size,
                             "say_size": bool(rng.random() < 0.4)}]
-    elif u < 0.90:
+    elif u < edges[2]:
         while True:
             ca, sa = _pick_pair(rng)
             cb, sb = _pick_pair(rng, avoid_colors=(ca,))
@@ -519,6 +526,26 @@ def held_out_prompts():
     return out
 
 
+def mirrored_relation_prompts():
+    """The control set of the held-out relation prompts: the same objects and words with the
+    inverse relation ("a red circle left of a blue square" -> "... right of ..."), so that
+    the arrangement is the mirrored one, which the training stream does show. Scoring both
+    sets tells a model that reads the relation from the words (both high) from one that
+    recalls the arrangement it saw for a pair of shapes (high here, low on the held-out set)."""
+    out = []
+    for p in held_out_prompts():
+        if p["kind"] != "relation":
+            continue
+        q = json.loads(json.dumps(p))
+        i, rel, j = q["relation"]
+        q["relation"] = [i, INVERSE[rel], j]
+        q["caption"] = q["caption"].replace(" %s " % rel, " %s " % INVERSE[rel], 1)
+        q["id"] = len(out)
+        assert not is_held_out(q) and q["caption"] != p["caption"], q
+        out.append(q)
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 
 def _cmd_render(a):
@@ -534,7 +561,7 @@ def _cmd_render(a):
 
 def _cmd_held_out(a):
     f = open(a.out, "w") if a.out else sys.stdout
-    for p in held_out_prompts():
+    for p in (mirrored_relation_prompts() if a.mirrored else held_out_prompts()):
         f.write(json.dumps(p, sort_keys=True) + "\n")
 
 
@@ -573,6 +600,8 @@ def main():
     r.add_argument("--out", required=True)
     h = sub.add_parser("held-out")
     h.add_argument("--out")
+    h.add_argument("--mirrored", action="store_true",
+                   help="the relation prompts with their shapes swapped (a seen-arrangement control)")
     rc = sub.add_parser("render-caption")
     rc.add_argument("--caption", required=True)
     rc.add_argument("--seed", type=int, default=0)

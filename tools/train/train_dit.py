@@ -74,7 +74,18 @@ def encode_latents(images, vae, scale, shift, dev, path):
     return lat
 
 
-def make_text_encoder(vocab, bos, eos, width, layers, heads):
+def make_text_encoder(kind, vocab, bos, eos, width, layers, heads):
+    """kind "clip": transformers' CLIPTextModel (causal: a word sees only the words before it);
+    "t5": T5EncoderModel (bidirectional, relative position buckets, gated GELU), where the
+    first object's words also see the relation that follows them."""
+    if kind == "t5":
+        from transformers import T5Config, T5EncoderModel
+        cfg = T5Config(vocab_size=vocab, d_model=width, d_kv=width // heads, d_ff=4 * width,
+                       num_layers=layers, num_heads=heads, relative_attention_num_buckets=32,
+                       relative_attention_max_distance=128, dropout_rate=0.0,
+                       feed_forward_proj="gated-gelu", layer_norm_epsilon=1e-6,
+                       pad_token_id=eos, eos_token_id=eos, decoder_start_token_id=bos)
+        return T5EncoderModel(cfg)
     from transformers import CLIPTextConfig, CLIPTextModel
     cfg = CLIPTextConfig(vocab_size=vocab, hidden_size=width, intermediate_size=4 * width,
                          num_hidden_layers=layers, num_attention_heads=heads,
@@ -166,11 +177,18 @@ def main():
     ap.add_argument("--depth", type=int, default=6)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--mlp-ratio", type=float, default=3.0)
+    ap.add_argument("--text", choices=("clip", "t5"), default="clip", help="text encoder family")
     ap.add_argument("--te-width", type=int, default=128)
     ap.add_argument("--te-layers", type=int, default=4)
     ap.add_argument("--te-heads", type=int, default=2)
     ap.add_argument("--drop", type=float, default=0.1, help="caption dropout")
     ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--decay", type=float, default=0.2,
+                    help="linear learning-rate decay over this last fraction of the run (of --steps "
+                         "or --minutes, whichever ends first); 0 keeps it constant")
+    ap.add_argument("--init", metavar="DIR",
+                    help="start from exported weights (DIR/dit.safetensors, DIR/text_encoder."
+                         "safetensors) instead of random ones; ignored when resuming a checkpoint")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--ckpt-every", type=int, default=2000)
     ap.add_argument("--eval-seeds", type=int, default=4)
@@ -201,9 +219,9 @@ def main():
         len(enc), time.time() - t0, int(msk.sum(-1).max())))
 
     torch.manual_seed(a.seed)
-    te = make_text_encoder(tok.get_vocab_size(), bos, eos, a.te_width, a.te_layers, a.te_heads).to(dev)
+    te = make_text_encoder(a.text, tok.get_vocab_size(), bos, eos, a.te_width, a.te_layers, a.te_heads).to(dev)
     dit = TextDiT(lat.shape[-1], 2, lat.shape[1], a.hidden, a.depth, a.heads, a.mlp_ratio, a.te_width).to(dev)
-    te_ema = make_text_encoder(tok.get_vocab_size(), bos, eos, a.te_width, a.te_layers, a.te_heads).to(dev)
+    te_ema = make_text_encoder(a.text, tok.get_vocab_size(), bos, eos, a.te_width, a.te_layers, a.te_heads).to(dev)
     dit_ema = TextDiT(lat.shape[-1], 2, lat.shape[1], a.hidden, a.depth, a.heads, a.mlp_ratio, a.te_width).to(dev)
     te_ema.load_state_dict(te.state_dict())
     dit_ema.load_state_dict(dit.state_dict())
@@ -221,7 +239,33 @@ def main():
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         common.log("dit: resumed at step %d" % step)
-    fwd = torch.compile(dit) if a.compile else dit
+    elif a.init:
+        for m, e, name in ((dit, dit_ema, "dit"), (te, te_ema, "text_encoder")):
+            sd = {k: v.float() for k, v in load_file(os.path.join(a.init, name + ".safetensors")).items()}
+            own = set(k for k in m.state_dict() if not k.endswith("position_ids"))
+            if name == "text_encoder" and not own & set(sd):  # another family: a new encoder
+                common.log("text encoder: %s holds another family; random initial weights" % a.init)
+                continue
+            missing, extra = m.load_state_dict(sd, strict=False)
+            if extra or [k for k in missing if not k.endswith(("position_ids", "pos_embed"))]:
+                sys.exit("--init %s: %s does not match (missing %s, unexpected %s)" % (
+                    a.init, name, missing, extra))
+            e.load_state_dict(m.state_dict())
+            common.log("%s: initial weights from %s" % (name, a.init))
+    fwd = dit
+    if a.compile:  # tried once on a batch of the training shape; eager when it fails
+        try:
+            fwd = torch.compile(dit)
+            xs = torch.zeros((a.batch,) + tuple(lat.shape[1:]), device=dev)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
+                y0 = encode_text(te, ids[:a.batch, 0].long(), msk[:a.batch, 0].long())
+                fwd(xs, torch.full((a.batch,), 500.0, device=dev), y0, msk[:a.batch, 0]).float().mean().backward()
+            opt.zero_grad(set_to_none=True)
+            common.log("dit: compiled")
+        except Exception as e:  # noqa: BLE001 (any compiler failure)
+            common.log("dit: torch.compile failed (%s: %s); training eagerly" % (type(e).__name__, e))
+            fwd = dit
+            opt.zero_grad(set_to_none=True)
     ema_pairs = list(zip(list(dit_ema.parameters()) + list(te_ema.parameters()), params))
 
     gen = torch.Generator(device=dev)
@@ -229,10 +273,13 @@ def main():
     timer = common.Timer(a.minutes)
     t_last, hist = time.time(), []
     N = lat.shape[0]
+    step0, warm = step, (0 if ck else 500)  # a checkpoint's run has warmed up already
     while step < a.steps and not timer.done():
-        lr = a.lr * min(1.0, (step + 1) / 500)
-        if step > 0.8 * a.steps:  # linear decay over the last fifth
-            lr *= max(0.05, (a.steps - step) / (0.2 * a.steps))
+        lr = a.lr * min(1.0, (step - step0 + 1) / max(warm, 1))
+        # progress through this run, by steps or by time, whichever is further
+        done = max(step / a.steps, timer.elapsed() / (60.0 * a.minutes))
+        if a.decay > 0 and done > 1 - a.decay:
+            lr *= max(0.05, (1 - done) / a.decay)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.randint(0, N, (a.batch,), device=dev, generator=gen)
