@@ -14,27 +14,54 @@
 
 #include "tok_internal.h"
 
-/* --- Hugging Face ---------------------------------------------------------------------------- */
-
+/* A Viterbi lattice over the text's bytes: node[e] is the best piece ending at byte e (its start,
+ * -1 while unreached, and id); the two encoders keep their scores beside it in their own
+ * precision (f64 as Hugging Face, f32 as SentencePiece). */
 typedef struct {
-    double score;
-    int start; /* -1: not reached */
+    int start;
     int32_t id;
-} hf_node;
+} lat_node;
+
+/* The best path, walked back from byte n: piece i spans cut[i] .. cut[i + 1] and is ids[i].
+ * Returns the number of pieces, or -1 when out of memory (nothing is left allocated). */
+static int lattice_path(const lat_node *node, size_t n, size_t **cut, int32_t **ids) {
+    int cnt = 0;
+    for (size_t e = n; e > 0; e = (size_t)node[e].start) cnt++;
+    *cut = malloc((size_t)(cnt + 1) * sizeof **cut);
+    *ids = malloc((size_t)(cnt + 1) * sizeof **ids);
+    if (!*cut || !*ids) {
+        free(*cut);
+        free(*ids);
+        *cut = NULL, *ids = NULL;
+        return -1;
+    }
+    int k = cnt;
+    for (size_t e = n; e > 0; e = (size_t)node[e].start) {
+        (*cut)[k] = e;
+        (*ids)[--k] = node[e].id;
+    }
+    (*cut)[0] = 0;
+    return cnt;
+}
+
+/* --- Hugging Face ---------------------------------------------------------------------------- */
 
 int tk_unigram_encode_hf(const sn_tokenizer *t, const char *s, size_t n, tk_ids *out, char *err,
                          size_t errcap) {
     if (!n) return 0;
-    hf_node *best = malloc((n + 1) * sizeof *best);
-    if (!best) {
+    lat_node *best = malloc((n + 1) * sizeof *best);
+    double *score = malloc((n + 1) * sizeof *score);
+    if (!best || !score) {
+        free(best);
+        free(score);
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i <= n; i++) best[i] = (hf_node){0, -1, 0};
+    for (size_t i = 0; i <= n; i++) best[i] = (lat_node){-1, 0}, score[i] = 0;
     double unk_score = t->min_score - 10.0;
     size_t at = 0;
     while (at < n) {
-        double base = best[at].score;
+        double base = score[at];
         size_t mblen = (size_t)tk_utf8_len((unsigned char)s[at]);
         int single = 0;
         size_t end = at;
@@ -44,45 +71,38 @@ int tk_unigram_encode_hf(const sn_tokenizer *t, const char *s, size_t n, tk_ids 
             int32_t id;
             if (!tk_map_get(&t->vocab, s + at, end - at, &id)) continue;
             double cand = t->score[id] + base;
-            if (best[end].start < 0 || cand > best[end].score)
-                best[end] = (hf_node){cand, (int)at, id};
+            if (best[end].start < 0 || cand > score[end])
+                best[end] = (lat_node){(int)at, id}, score[end] = cand;
             if (end - at == mblen) single = 1;
         }
         if (!single) {
-            hf_node *tg = &best[at + mblen];
+            size_t e = at + mblen;
             double cand = unk_score + base;
-            if (tg->start < 0 || cand > tg->score) {
+            if (best[e].start < 0 || cand > score[e]) {
                 if (t->unk_id < 0) {
                     snprintf(err, errcap,
                              "%s: a character is not in the vocabulary and the "
                              "vocabulary has no unknown token",
                              t->path);
                     free(best);
+                    free(score);
                     return -1;
                 }
-                *tg = (hf_node){cand, (int)at, t->unk_id};
+                best[e] = (lat_node){(int)at, t->unk_id}, score[e] = cand;
             }
         }
         at += mblen;
     }
-    /* backtrack; consecutive unknowns fuse into one string */
-    int cnt = 0;
-    for (size_t e = n; e > 0; e = (size_t)best[e].start) cnt++;
-    size_t *cut = malloc((size_t)(cnt + 1) * sizeof *cut);
-    int32_t *ids = malloc((size_t)(cnt + 1) * sizeof *ids);
-    if (!cut || !ids) {
-        free(best);
-        free(cut);
-        free(ids);
+    /* the path; consecutive unknowns fuse into one string */
+    size_t *cut;
+    int32_t *ids;
+    int cnt = lattice_path(best, n, &cut, &ids);
+    free(best);
+    free(score);
+    if (cnt < 0) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    int k = cnt;
-    for (size_t e = n; e > 0; e = (size_t)best[e].start) {
-        cut[k] = e;
-        ids[--k] = best[e].id;
-    }
-    cut[0] = 0;
     for (int i = 0; i < cnt;) {
         size_t a = cut[i];
         int j = i + 1;
@@ -103,7 +123,6 @@ int tk_unigram_encode_hf(const sn_tokenizer *t, const char *s, size_t n, tk_ids 
         tk_ids_push(out, id);
         i = j;
     }
-    free(best);
     free(cut);
     free(ids);
     if (out->bad) {
@@ -220,12 +239,6 @@ static void spm_normalize(const sn_tokenizer *t, const char *in, size_t n, tk_st
     tk_str_free(&pre);
 }
 
-typedef struct {
-    float score;
-    int start;
-    int32_t id;
-} sp_node;
-
 int tk_spm_encode(const sn_tokenizer *t, const char *s, size_t n, tk_ids *out, char *err,
                   size_t errcap) {
     tk_str norm = {0};
@@ -247,17 +260,20 @@ int tk_spm_encode(const sn_tokenizer *t, const char *s, size_t n, tk_ids *out, c
         tk_str_free(&norm);
         return 0;
     }
-    sp_node *best = malloc((size + 1) * sizeof *best);
-    if (!best) {
+    lat_node *best = malloc((size + 1) * sizeof *best);
+    float *score = malloc((size + 1) * sizeof *score);
+    if (!best || !score) {
+        free(best);
+        free(score);
         tk_str_free(&norm);
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i <= size; i++) best[i] = (sp_node){0.0f, -1, -1};
+    for (size_t i = 0; i <= size; i++) best[i] = (lat_node){-1, -1}, score[i] = 0.0f;
     const float unk_score = t->sp_min_score - 10.0f;
     size_t at = 0;
     while (at < size) {
-        float base = best[at].score;
+        float base = score[at];
         size_t mblen = (size_t)tk_utf8_len((unsigned char)x[at]);
         if (mblen > size - at) mblen = size - at;
         int single = 0;
@@ -266,43 +282,36 @@ int tk_spm_encode(const sn_tokenizer *t, const char *s, size_t n, tk_ids *out, c
             if (!tk_map_get(&t->sp_trie, x + at, end - at, &id)) continue;
             if (t->sp_type[id] == TK_SP_UNUSED) continue;
             size_t length = end - at;
-            sp_node *tg = &best[end];
             if (t->sp_type[id] == TK_SP_USER) {
-                double score = (double)((float)length * t->sp_max_score) - 0.1;
-                double cand = score + (double)base;
-                if (tg->start < 0 || cand > (double)tg->score)
-                    *tg = (sp_node){(float)cand, (int)at, id};
+                double user = (double)((float)length * t->sp_max_score) - 0.1;
+                double cand = user + (double)base;
+                if (best[end].start < 0 || cand > (double)score[end])
+                    best[end] = (lat_node){(int)at, id}, score[end] = (float)cand;
             } else {
                 float cand = (float)t->score[id] + base;
-                if (tg->start < 0 || cand > tg->score) *tg = (sp_node){cand, (int)at, id};
+                if (best[end].start < 0 || cand > score[end])
+                    best[end] = (lat_node){(int)at, id}, score[end] = cand;
             }
             if (length == mblen) single = 1;
         }
         if (!single) {
-            sp_node *tg = &best[at + mblen];
+            size_t e = at + mblen;
             float cand = unk_score + base;
-            if (tg->start < 0 || cand > tg->score) *tg = (sp_node){cand, (int)at, t->unk_id};
+            if (best[e].start < 0 || cand > score[e])
+                best[e] = (lat_node){(int)at, t->unk_id}, score[e] = cand;
         }
         at += mblen;
     }
-    int cnt = 0;
-    for (size_t e = size; e > 0; e = (size_t)best[e].start) cnt++;
-    size_t *cut = malloc((size_t)(cnt + 1) * sizeof *cut);
-    int32_t *ids = malloc((size_t)(cnt + 1) * sizeof *ids);
-    if (!cut || !ids) {
-        free(cut);
-        free(ids);
-        free(best);
+    size_t *cut;
+    int32_t *ids;
+    int cnt = lattice_path(best, size, &cut, &ids);
+    free(best);
+    free(score);
+    if (cnt < 0) {
         tk_str_free(&norm);
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    int k = cnt;
-    for (size_t e = size; e > 0; e = (size_t)best[e].start) {
-        cut[k] = e;
-        ids[--k] = best[e].id;
-    }
-    cut[0] = 0;
     int prev_unk = 0;
     for (int i = 0; i < cnt; i++) {
         int unk = ids[i] == t->unk_id;
@@ -316,7 +325,6 @@ int tk_spm_encode(const sn_tokenizer *t, const char *s, size_t n, tk_ids *out, c
     }
     free(cut);
     free(ids);
-    free(best);
     tk_str_free(&norm);
     if (out->bad) {
         snprintf(err, errcap, "out of memory");
