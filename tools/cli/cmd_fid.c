@@ -112,19 +112,25 @@ static int image_stats(sn_ctx *ctx, sn_inception *net, const sn_path_list *paths
     sn_progress pr;
     sn_progress_begin(&pr, label, paths->n);
     int rc = -1;
-    for (int i = 0; i < paths->n && rc < 0; i++) {
-        sn_image img = {0}, cropped = {0};
-        if (sn_image_read(paths->paths[i], &img, err, sizeof err)) {
-            sn_path_list_add(&bad, err);
-        } else if (sn_crop_image(&img, o->size, cfg->crop, &cropped)) {
-            rc = sn_fail_exit("%s: out of memory cropping the image", paths->paths[i]);
-        } else if (sn_fid_batcher_push(b, &cropped)) {
-            rc = sn_fail_exit("%s", sn_error(ctx));
+    sn_read_slot *slots = malloc((size_t)o->batch * sizeof *slots);
+    if (!slots) rc = sn_fail_exit("out of memory");
+    for (int i = 0; i < paths->n && rc < 0; i += o->batch) {
+        int m = paths->n - i < o->batch ? paths->n - i : o->batch;
+        sn_read_cropped(paths, i, m, o->size, cfg->crop, slots);
+        for (int k = 0; k < m; k++) {
+            if (rc >= 0) {
+            } else if (slots[k].status > 0) {
+                sn_path_list_add(&bad, slots[k].why);
+            } else if (slots[k].status < 0) {
+                rc = sn_fail_exit("%s", slots[k].why);
+            } else if (sn_fid_batcher_push(b, &slots[k].img)) {
+                rc = sn_fail_exit("%s", sn_error(ctx));
+            }
+            sn_image_free(&slots[k].img);
         }
-        sn_image_free(&img);
-        sn_image_free(&cropped);
-        sn_progress_update(&pr, i + 1);
+        sn_progress_update(&pr, i + m);
     }
+    free(slots);
     sn_progress_end(&pr);
     *n_bad = bad.n;
     if (rc < 0 && bad.n) {

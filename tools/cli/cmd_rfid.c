@@ -229,14 +229,21 @@ static int run_rfid(int argc, char **argv) {
     sn_progress pr;
     int started = r < 0;
     if (started) sn_progress_begin(&pr, "rfid", paths.n);
+    enum { AHEAD = 16 }; /* images decoded together, in parallel */
+    sn_read_slot *slots = r < 0 ? calloc(AHEAD, sizeof *slots) : NULL;
+    if (r < 0 && !slots) r = sn_fail_exit("out of memory");
     for (int i = 0; r < 0 && i < paths.n; i++) {
         const char *path = paths.paths[i];
-        sn_image img = {0}, cropped = {0}, rec = {0};
+        sn_read_slot *sl = &slots[i % AHEAD];
+        if (i % AHEAD == 0)
+            sn_read_cropped(&paths, i, paths.n - i < AHEAD ? paths.n - i : AHEAD, o.size, crop, slots);
+        sn_image cropped = sl->img, rec = {0};
+        sl->img = (sn_image){0};
         int f = vae->info.downscale;
-        if (sn_image_read(path, &img, err, sizeof err)) {
-            sn_path_list_add(&undecoded, err);
-        } else if (sn_crop_image(&img, o.size, crop, &cropped)) {
-            r = sn_fail_exit("%s: out of memory cropping the image", path);
+        if (sl->status > 0) {
+            sn_path_list_add(&undecoded, sl->why);
+        } else if (sl->status < 0) {
+            r = sn_fail_exit("%s", sl->why);
         } else if (cropped.width % f || cropped.height % f) {
             r = sn_fail_exit("%s: %dx%d is not a multiple of %d, which the autoencoder needs (use "
                              "--crop resize or adm)",
@@ -265,11 +272,12 @@ static int run_rfid(int argc, char **argv) {
             if (r < 0 && b_ref && sn_fid_batcher_push(b_ref, &cropped)) r = sn_fail_exit("%s", sn_error(ctx));
             if (r < 0 && sn_fid_batcher_push(b_rec, &rec)) r = sn_fail_exit("%s", sn_error(ctx));
         }
-        sn_image_free(&img);
         sn_image_free(&cropped);
         sn_image_free(&rec);
         sn_progress_update(&pr, i + 1);
     }
+    for (int k = 0; slots && k < AHEAD; k++) sn_image_free(&slots[k].img); /* left by a failure */
+    free(slots);
     if (started) sn_progress_end(&pr);
     if (r < 0 && undecoded.n) {
         print_list(o.skip_unreadable ? "sinter: images that could not be decoded (left out):"

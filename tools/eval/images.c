@@ -105,6 +105,24 @@ int sn_collect_images(char *const *args, int n, sn_path_list *out, char *err, si
     return 0;
 }
 
+void sn_read_cropped(const sn_path_list *paths, int first, int n, int size, sn_crop_protocol crop,
+                     sn_read_slot *slots) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < n; k++) {
+        sn_read_slot *s = &slots[k];
+        sn_image raw = {0};
+        memset(s, 0, sizeof *s);
+        if (sn_image_read(paths->paths[first + k], &raw, s->why, sizeof s->why)) {
+            s->status = 1;
+        } else if (sn_crop_image(&raw, size, crop, &s->img)) {
+            snprintf(s->why, sizeof s->why, "%s: out of memory cropping the image",
+                     paths->paths[first + k]);
+            s->status = -1;
+        }
+        sn_image_free(&raw);
+    }
+}
+
 int sn_check_images(const sn_path_list *in, sn_path_list *good, sn_path_list *bad) {
     for (int i = 0; i < in->n; i++) {
         const char *p = in->paths[i];

@@ -9,6 +9,7 @@
 
 #include "../../core/context.h"
 #include "../lib/image.h"
+#include "crop.h"
 #include "fid.h"
 #include "inception.h"
 
@@ -35,6 +36,20 @@ int sn_collect_images(char *const *args, int n, sn_path_list *out, char *err, si
  * truncated header, unknown format, too large) go to `bad` as "path: reason" lines; the
  * readable ones to `good`. Returns 0, or -1 when out of memory. */
 int sn_check_images(const sn_path_list *in, sn_path_list *good, sn_path_list *bad);
+
+/* One image read by sn_read_cropped: status 0 read (img owns its pixels), 1 not readable
+ * (why: "path: reason"), -1 out of memory. */
+typedef struct {
+    sn_image img;
+    int status;
+    char why[1200];
+} sn_read_slot;
+
+/* Reads and crops paths[first, first + n) into slots[0, n), in parallel over the OpenMP
+ * threads: decoding is most of an evaluation's host work. The slots are in path order, so
+ * what follows runs in the same order as a sequential read. */
+void sn_read_cropped(const sn_path_list *paths, int first, int n, int size, sn_crop_protocol crop,
+                     sn_read_slot *slots);
 
 /* Feeds 8-bit images to the Inception network `batch` at a time and accumulates their
  * features into FID statistics. */

@@ -68,8 +68,8 @@ int sn_image_read(const char *path, sn_image *img, char *err, size_t errcap) {
     FILE *f = open_input(path, "image", err, errcap);
     if (!f) return -1;
     /* The header first: its size decides whether decoding is allowed at all. stbi_info_from_file
-     * puts the file position back where it was. stbi_failure_reason() is a global (not
-     * thread-safe); concurrent readers may see each other's reasons. */
+     * puts the file position back where it was. stbi_failure_reason() is thread-local
+     * (stb_image 2.24 and later, as Debian 12's), so parallel readers see their own reasons. */
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_file(f, &w, &h, &comp)) {
         /* stbi_info tries every format in turn and keeps the last one's reason ("unknown image
