@@ -15,6 +15,7 @@
 
 extern "C" {
 #include "../backend.h"
+#include "../profile.h"
 #include "cuda_ops.h"
 }
 

@@ -131,7 +131,9 @@ extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geo
     sn_cuda_state *st = sn_cuda_st(ctx);
     for (int64_t n0 = 0; n0 < g->n && sn_ok(ctx); n0 += slice) {
         int64_t n = g->n - n0 < slice ? g->n - n0 : slice;
+        double t0 = sn_prof_begin(ctx);
         sn_conv_plan *p = plan_for(ctx, dt, g, n);
+        sn_prof_end(ctx, "(cuDNN plan lookup)", t0);
         if (!p) return;
         sn_scope sc = sn_scope_begin(ctx);
         void *ws = sn_cuda_workspace(ctx, p->workspace);

@@ -129,7 +129,9 @@ sn_gemm_plan *plan_for(sn_ctx *ctx, const gemm_args &g) {
 }
 
 void gemm(sn_ctx *ctx, const gemm_args &g) {
+    double t0 = sn_prof_begin(ctx);
     sn_gemm_plan *p = plan_for(ctx, g);
+    sn_prof_end(ctx, "(cuBLASLt plan lookup)", t0);
     if (!p) return;
     if (g.bias && !LT(ctx, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                           &g.bias, sizeof g.bias)))
