@@ -116,7 +116,8 @@ sn_dtype sn_ctx_dtype(const sn_ctx *ctx) { return ctx->dtype; }
 int sn_ctx_capturing(const sn_ctx *ctx) { return ctx->capturing; }
 void sn_ctx_wait(sn_ctx *ctx) {
     char err[256];
-    if (ctx->device == SN_CUDA) sn_cuda_state_sync(ctx->backend, err, sizeof err);
+    if (ctx->device != SN_CUDA || ctx->capturing) return; /* a sync would break a capture */
+    if (sn_cuda_state_sync(ctx->backend, err, sizeof err)) sn_fail(ctx, "%s", err);
 }
 void sn_ctx_set_capturing(sn_ctx *ctx, int on) { ctx->capturing = on; }
 void sn_arena_set_used(sn_ctx *ctx, size_t used) {

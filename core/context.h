@@ -39,7 +39,8 @@ sn_dtype sn_ctx_dtype(const sn_ctx *ctx);
 /* Nonzero while a CUDA graph records the context's ops (core/graph.h): code must then not read
  * device data on the host nor upload. */
 int sn_ctx_capturing(const sn_ctx *ctx);
-/* Waits until the device has finished the context's work (a no-op on the CPU): for timing. */
+/* Waits until the device has finished the context's work, for timing; a failure of that work
+ * becomes the context's error. A no-op on the CPU and while a CUDA graph records. */
 void sn_ctx_wait(sn_ctx *ctx);
 /* The backend's own state: for a CUDA context its stream, library handles and caches
  * (core/cuda/); NULL for the CPU. */

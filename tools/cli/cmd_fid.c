@@ -112,10 +112,11 @@ static int image_stats(sn_ctx *ctx, sn_inception *net, const sn_path_list *paths
     sn_progress pr;
     sn_progress_begin(&pr, label, paths->n);
     int rc = -1;
-    sn_read_slot *slots = malloc((size_t)o->batch * sizeof *slots);
+    enum { AHEAD = 64 }; /* images decoded together, in parallel */
+    sn_read_slot *slots = malloc(AHEAD * sizeof *slots);
     if (!slots) rc = sn_fail_exit("out of memory");
-    for (int i = 0; i < paths->n && rc < 0; i += o->batch) {
-        int m = paths->n - i < o->batch ? paths->n - i : o->batch;
+    for (int i = 0; i < paths->n && rc < 0; i += AHEAD) {
+        int m = paths->n - i < AHEAD ? paths->n - i : AHEAD;
         sn_read_cropped(paths, i, m, o->size, cfg->crop, slots);
         for (int k = 0; k < m; k++) {
             if (rc >= 0) {

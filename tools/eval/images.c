@@ -112,8 +112,9 @@ void sn_read_cropped(const sn_path_list *paths, int first, int n, int size, sn_c
         sn_read_slot *s = &slots[k];
         sn_image raw = {0};
         memset(s, 0, sizeof *s);
-        if (sn_image_read(paths->paths[first + k], &raw, s->why, sizeof s->why)) {
-            s->status = 1;
+        int rc = sn_image_read(paths->paths[first + k], &raw, s->why, sizeof s->why);
+        if (rc) {
+            s->status = rc == -2 ? -1 : 1;
         } else if (sn_crop_image(&raw, size, crop, &s->img)) {
             snprintf(s->why, sizeof s->why, "%s: out of memory cropping the image",
                      paths->paths[first + k]);

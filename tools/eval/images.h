@@ -38,7 +38,7 @@ int sn_collect_images(char *const *args, int n, sn_path_list *out, char *err, si
 int sn_check_images(const sn_path_list *in, sn_path_list *good, sn_path_list *bad);
 
 /* One image read by sn_read_cropped: status 0 read (img owns its pixels), 1 not readable
- * (why: "path: reason"), -1 out of memory. */
+ * (why: "path: reason"), -1 out of memory (why says so; not the file's fault). */
 typedef struct {
     sn_image img;
     int status;

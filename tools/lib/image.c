@@ -48,19 +48,24 @@ static int png_header(FILE *f, png_uint_32 *w, png_uint_32 *h, char *why, size_t
 
 /* ---- reading (stb_image) ------------------------------------------------------------------- */
 
-/* stb's failure reason, made printable: for an unknown PNG chunk stb puts the chunk's type
- * bytes in the message, which past the end of a truncated file are NULs (an empty reason). */
-static void stb_reason(FILE *f, char *buf, size_t cap) {
+/* stb's failure reason, made printable. For an unknown PNG chunk stb writes the chunk's type
+ * into one static message shared by all threads (past the end of a truncated file its bytes
+ * are NULs: an empty reason), so that message is replaced by a fixed one. Returns 1 when stb
+ * ran out of memory. */
+static int stb_reason(FILE *f, char *buf, size_t cap) {
     const char *r = stbi_failure_reason();
     if (!r || !r[0]) {
         snprintf(buf, cap, "%s",
                  f && feof(f) ? "unexpected end of file (truncated?)" : "corrupt image data");
-        return;
+        return 0;
     }
-    if (!strcmp(r, "outofdata")) r = "unexpected end of file (truncated?)"; /* stb's terse code */
+    if (!strcmp(r, "outofdata")) r = "unexpected end of file (truncated?)"; /* stb's terse codes */
+    if (!strcmp(r, "outofmem")) r = "out of memory";
+    if (strstr(r, "PNG chunk not known")) r = "an unknown critical PNG chunk";
     size_t i = 0;
     for (; r[i] && i + 1 < cap; i++) buf[i] = (r[i] >= 0x20 && r[i] < 0x7f) ? r[i] : '?';
     buf[i] = 0;
+    return !strcmp(r, "out of memory");
 }
 
 int sn_image_read(const char *path, sn_image *img, char *err, size_t errcap) {
@@ -102,10 +107,10 @@ int sn_image_read(const char *path, sn_image *img, char *err, size_t errcap) {
     uint8_t *px = stbi_load_from_file(f, &w, &h, &comp, 3);
     if (!px) {
         char why[200];
-        stb_reason(f, why, sizeof why);
+        int oom = stb_reason(f, why, sizeof why);
         snprintf(err, errcap, "%s: cannot read image: %s", path, why);
         fclose(f);
-        return -1;
+        return oom ? -2 : -1;
     }
     fclose(f);
     img->width = w;

@@ -14,7 +14,8 @@ typedef struct {
 /* Reads any file stb_image knows (PNG, JPEG, BMP, TGA, GIF's first frame, ...) as 8-bit RGB:
  * grey becomes RGB, 16-bit samples 8-bit, and an alpha channel is discarded (not composited).
  * Images over 65536 pixels a side or 2^28 pixels in all are refused from their header, before
- * decoding. Returns 0, or -1 with a message naming the file ("x.jpg: cannot read image: ..."). */
+ * decoding. Returns 0, or -1 with a message naming the file ("x.jpg: cannot read image: ..."),
+ * or -2 with the message when memory ran out while decoding (not the file's fault). */
 int sn_image_read(const char *path, sn_image *img, char *err, size_t errcap);
 void sn_image_free(sn_image *img);
 

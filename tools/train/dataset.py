@@ -226,6 +226,7 @@ def _pick_pair(rng, avoid_colors=()):
 # two colour-shape pairs to the right sides is the hardest thing the captions ask for (v1's
 # stream had 0.30/0.25/0.35/0.10 and drew relations worst).
 KIND_MIX = (("single", 0.22), ("count", 0.25), ("relation", 0.45), ("group", 0.08))
+assert [k for k, _ in KIND_MIX] == ["single", "count", "relation", "group"]  # random_spec's order
 
 
 def random_spec(rng):
@@ -601,7 +602,7 @@ def main():
     h = sub.add_parser("held-out")
     h.add_argument("--out")
     h.add_argument("--mirrored", action="store_true",
-                   help="the relation prompts with their shapes swapped (a seen-arrangement control)")
+                   help="the relation prompts with the inverse relation (a seen-arrangement control)")
     rc = sub.add_parser("render-caption")
     rc.add_argument("--caption", required=True)
     rc.add_argument("--seed", type=int, default=0)

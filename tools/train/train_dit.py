@@ -256,10 +256,11 @@ def main():
     if a.compile:  # tried once on a batch of the training shape; eager when it fails
         try:
             fwd = torch.compile(dit)
+            rows = torch.arange(a.batch, device=dev) % ids.shape[0]
             xs = torch.zeros((a.batch,) + tuple(lat.shape[1:]), device=dev)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
-                y0 = encode_text(te, ids[:a.batch, 0].long(), msk[:a.batch, 0].long())
-                fwd(xs, torch.full((a.batch,), 500.0, device=dev), y0, msk[:a.batch, 0]).float().mean().backward()
+                y0 = encode_text(te, ids[rows, 0].long(), msk[rows, 0].long())
+                fwd(xs, torch.full((a.batch,), 500.0, device=dev), y0, msk[rows, 0]).float().mean().backward()
             opt.zero_grad(set_to_none=True)
             common.log("dit: compiled")
         except Exception as e:  # noqa: BLE001 (any compiler failure)
@@ -273,11 +274,10 @@ def main():
     timer = common.Timer(a.minutes)
     t_last, hist = time.time(), []
     N = lat.shape[0]
-    step0, warm = step, (0 if ck else 500)  # a checkpoint's run has warmed up already
     while step < a.steps and not timer.done():
-        lr = a.lr * min(1.0, (step - step0 + 1) / max(warm, 1))
+        lr = a.lr * min(1.0, (step + 1) / 500)
         # progress through this run, by steps or by time, whichever is further
-        done = max(step / a.steps, timer.elapsed() / (60.0 * a.minutes))
+        done = max(step / a.steps, timer.elapsed() / timer.limit)
         if a.decay > 0 and done > 1 - a.decay:
             lr *= max(0.05, (1 - done) / a.decay)
         for g in opt.param_groups:
