@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../core/fileio.h"
 #include "../../core/log.h"
 #include "../../core/ops.h"
 #include "../../core/rng.h"
@@ -230,12 +231,140 @@ static sn_pred_kind pred_kind(sn_dit_pred p) {
     }
 }
 
+/* --- one prompt ------------------------------------------------------------------------- */
+
+/* What every prompt of a run shares: the loaded models and the settings. */
+typedef struct {
+    const sn_tokenizer *tok;
+    sn_text_encoder *te;
+    sn_dit *model;
+    sn_vae *vae;
+    const t2i_hints *h;
+    const sn_sampler_cfg *cfg;
+    sn_rng_kind rkind;
+    uint64_t seed;
+    int n, size, grid;
+    const char *negative, *model_file;
+} t2i_setup;
+
+/* Draws `prompt` into `out` (n images, as sn_pl_write_images writes them) in an arena scope of
+ * its own. t gets the times when the text, the sampling, the decoding and the writing ended.
+ * Returns an exit status (messages printed). */
+static int draw(sn_ctx *ctx, const t2i_setup *s, const char *prompt, const char *out, double t[4]) {
+    const sn_dit_info *mi = &s->model->info;
+    const t2i_hints *h = s->h;
+    int n = s->n, ls = s->size / s->vae->info.downscale;
+    sn_scope scope = sn_scope_begin(ctx);
+    int32_t *ids = NULL, *tmask = NULL;
+    sn_image *imgs = NULL;
+    char *params = NULL;
+    int r = SN_EXIT_FAIL;
+
+    /* the text stage: prompt and negative prompt as one batch of two */
+    const char *texts[2] = {prompt, s->negative};
+    int len = 0;
+    if (tokenize_pair(s->tok, texts, h->text_max_length, &ids, &tmask, &len) != SN_EXIT_OK) goto done;
+    sn_text_opts topts = {.skip = h->text_skip};
+    sn_text_output enc;
+    if (sn_text_encode(ctx, s->te, ids, h->text_mask ? tmask : NULL, 2, len, &topts, &enc)) {
+        sn_fail_exit("%s", sn_error(ctx));
+        goto done;
+    }
+    t2i_user u = {s->model, repeat_pair(ctx, enc.hidden, n), sn_none(), n};
+    if (h->text_mask) {
+        sn_tensor m2 = sn_from_host(ctx, sn_tensor_wrap(tmask, SN_I32, SN_SHAPE(2, len)));
+        u.mask = repeat_pair(ctx, m2, n);
+    }
+    sn_ctx_wait(ctx);
+    t[0] = sn_now();
+
+    /* sampling */
+    sn_rng rng;
+    sn_rng_init(&rng, s->rkind, s->seed);
+    sn_tensor xT = sn_pl_initial_noise(ctx, &rng, SN_SHAPE(n, mi->in_channels, ls, ls));
+    sn_denoiser den = {&u, t2i_eval, pred_kind(mi->pred), mi->learn_sigma};
+    sn_noise src = sn_noise_from_rng(&rng);
+    sn_progress prog = {0};
+    sn_sample_progress sp = {&prog, sn_pl_on_step};
+    sn_info("%d image%s of %dx%d, %s, %d steps, cfg %g, seed %llu", n, n == 1 ? "" : "s", s->size,
+            s->size, sn_sampler_name(s->cfg->kind), s->cfg->steps, s->cfg->guidance.scale,
+            (unsigned long long)s->seed);
+    sn_tensor z = sn_sample(ctx, s->cfg, &den, xT, &src, &sp);
+    sn_progress_end(&prog);
+    sn_ctx_wait(ctx);
+    t[1] = sn_now();
+    sn_tensor y = sn_vae_decode(ctx, s->vae, z);
+    imgs = calloc(n, sizeof *imgs);
+    if (!sn_ok(ctx) || !imgs || sn_pl_to_images(ctx, y, imgs)) {
+        sn_fail_exit("%s", sn_ok(ctx) ? "out of memory" : sn_error(ctx));
+        goto done;
+    }
+    t[2] = sn_now();
+
+    sn_gen_params gp = {.prompt = prompt, .negative = s->negative,
+                        .sampler = sn_sampler_name(s->cfg->kind),
+                        .model = sn_pl_basename(s->model_file), .steps = s->cfg->steps,
+                        .width = s->size, .height = s->size, .cfg = s->cfg->guidance.scale,
+                        .seed = s->seed};
+    params = sn_params_format(&gp);
+    r = params ? sn_pl_write_images(out, imgs, n, s->grid, params) : sn_fail_exit("out of memory");
+    t[3] = sn_now();
+
+done:
+    for (int i = 0; imgs && i < n; i++) sn_image_free(&imgs[i]);
+    free(imgs);
+    free(params);
+    free(ids);
+    free(tmask);
+    sn_scope_end(ctx, scope, sn_none());
+    return r;
+}
+
+/* The prompts of a --prompts file, one a line (blank lines skipped; "\r\n" endings taken);
+ * lines[i] gets prompt i's line number. Returns the count, or -1 with a message printed when
+ * the file cannot be read, holds a NUL byte or no prompt, or memory runs out. */
+static int read_prompts(const char *path, char ***prompts, int **lines) {
+    char err[1024];
+    size_t len = 0;
+    char *text = sn_read_file(path, &len, err, sizeof err);
+    *prompts = NULL, *lines = NULL;
+    if (!text) return sn_fail_exit("--prompts: %s", err), -1;
+    int count = 0, cap = 0, line = 0, bad = strlen(text) != len;
+    for (char *at = text, *next; !bad && at; at = next) {
+        next = strchr(at, '\n');
+        if (next) *next++ = 0;
+        line++;
+        size_t l = strlen(at);
+        if (l && at[l - 1] == '\r') at[--l] = 0;
+        if (!at[strspn(at, " \t")]) continue;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **p2 = realloc(*prompts, cap * sizeof *p2);
+            if (p2) *prompts = p2;
+            int *l2 = realloc(*lines, cap * sizeof *l2);
+            if (l2) *lines = l2;
+            if (!p2 || !l2) bad = 2;
+        }
+        if (!bad && !((*prompts)[count] = strdup(at))) bad = 2;
+        if (!bad) (*lines)[count++] = line;
+    }
+    free(text);
+    if (!bad && count) return count;
+    for (int i = 0; i < count; i++) free((*prompts)[i]);
+    free(*prompts), free(*lines);
+    *prompts = NULL, *lines = NULL;
+    if (bad == 2) sn_fail_exit("--prompts: out of memory");
+    else if (bad) sn_fail_exit("--prompts: %s holds a NUL byte: not a text file of prompts", path);
+    else sn_fail_exit("--prompts: %s holds no prompt", path);
+    return -1;
+}
+
 /* --- the command ------------------------------------------------------------------------ */
 
 typedef struct {
     sn_common_opts common;
     const char *files[F_COUNT];
-    const char *negative, *out, *sampler, *rng, *seed_text, *attention;
+    const char *negative, *out, *sampler, *rng, *seed_text, *attention, *prompts;
     int steps, n, size, grid;
     double cfg, eta, shift;
 } t2i_opts;
@@ -260,15 +389,18 @@ static int run(int argc, char **argv) {
         {"--size", NULL, OPT_INT, &o.size, "PIXELS", "image side (default: the model's)"},
         {"--n", NULL, OPT_INT, &o.n, "N", "images (default 1)"},
         {"--grid", NULL, OPT_FLAG, &o.grid, NULL, "write all images as one grid instead of numbered files"},
-        {"--output", "-o", OPT_STR, &o.out, "FILE.png", "output image"},
+        {"--prompts", NULL, OPT_STR, &o.prompts, "FILE", "draw every line of FILE (a prompt a line) into -o FOLDER as LLLL.png (L: the line number), loading the models once"},
+        {"--output", "-o", OPT_STR, &o.out, "FILE.png", "output image (with --prompts: a folder, made when missing)"},
         SN_COMMON_OPTS(o.common),
     };
     char *pos[1];
     int npos, r = sn_parse(cmd, argc, argv, opts, sizeof opts / sizeof opts[0], pos, 1, &npos);
     if (r >= 0) return r;
-    if (npos != 1) return sn_usage_error(cmd, "expects one PROMPT (quote it)");
-    const char *prompt = pos[0];
-    if (!o.out) return sn_usage_error(cmd, "-o FILE.png is required");
+    if (npos != !o.prompts)
+        return sn_usage_error(cmd, o.prompts ? "takes --prompts FILE or one PROMPT, not both"
+                                             : "expects one PROMPT (quote it)");
+    const char *prompt = o.prompts ? NULL : pos[0];
+    if (!o.out) return sn_usage_error(cmd, o.prompts ? "-o FOLDER is required" : "-o FILE.png is required");
     if (o.n < 0 || o.n > 1024) return sn_usage_error(cmd, "--n must be 1..1024");
     if (o.steps < 0) return sn_usage_error(cmd, "--steps must be positive");
     if (o.size < 0) return sn_usage_error(cmd, "--size must be positive");
@@ -300,11 +432,11 @@ static int run(int argc, char **argv) {
     sn_dit *model = NULL;
     sn_vae *vae = NULL;
     sn_ckpt *meta = NULL;
-    sn_image *imgs = NULL;
-    int32_t *ids = NULL, *tmask = NULL;
-    char *params = NULL;
+    char **prompts = NULL;
+    int *plines = NULL, nprompts = 0;
     /* wall time of each stage, reported at the end (t[0] start ... t[6] written) */
     double t[7] = {sn_now()};
+    if (o.prompts && (nprompts = read_prompts(o.prompts, &prompts, &plines)) < 0) return SN_EXIT_FAIL;
     r = sn_cli_context(cmd, &o.common, &ctx);
     t[1] = sn_now();
     if (r >= 0) goto done;
@@ -383,65 +515,36 @@ static int run(int argc, char **argv) {
                      f * mi->patch, f, mi->patch);
         goto done;
     }
-    int ls = size / f;
-
-    /* the text stage: prompt and negative prompt as one batch of two */
-    const char *texts[2] = {prompt, negative};
-    int len = 0;
-    if (tokenize_pair(tok, texts, h.text_max_length, &ids, &tmask, &len) != SN_EXIT_OK) goto done;
-    sn_text_opts topts = {.skip = h.text_skip};
-    sn_text_output enc;
-    if (sn_text_encode(ctx, te, ids, h.text_mask ? tmask : NULL, 2, len, &topts, &enc)) {
-        sn_fail_exit("%s", sn_error(ctx));
+    t2i_setup su = {tok, te, model, vae, &h, &cfg, rkind, seed, n, size, o.grid, negative,
+                    o.files[F_MODEL]};
+    if (!o.prompts) {
+        r = draw(ctx, &su, prompt, o.out, t + 3);
+        if (r == SN_EXIT_OK)
+            sn_info("%.2f s: %s start %.2f, loading %.2f, text %.2f, sampling %.2f, decoding %.2f, "
+                    "writing %.2f", t[6] - t[0], sn_ctx_device(ctx) == SN_CUDA ? "cuda" : "cpu",
+                    t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4], t[6] - t[5]);
         goto done;
     }
-    t2i_user u = {model, repeat_pair(ctx, enc.hidden, n), sn_none(), n};
-    sn_ctx_wait(ctx);
-    t[3] = sn_now();
-    if (h.text_mask) {
-        sn_tensor m2 = sn_from_host(ctx, sn_tensor_wrap(tmask, SN_I32, SN_SHAPE(2, len)));
-        u.mask = repeat_pair(ctx, m2, n);
-    }
-
-    /* sampling */
-    sn_rng rng;
-    sn_rng_init(&rng, rkind, seed);
-    sn_tensor xT = sn_pl_initial_noise(ctx, &rng, SN_SHAPE(n, mi->in_channels, ls, ls));
-    sn_denoiser den = {&u, t2i_eval, pred_kind(mi->pred), mi->learn_sigma};
-    sn_noise src = sn_noise_from_rng(&rng);
-    sn_progress prog = {0};
-    sn_sample_progress sp = {&prog, sn_pl_on_step};
-    sn_info("%d image%s of %dx%d, %s, %d steps, cfg %g, seed %llu", n, n == 1 ? "" : "s", size,
-            size, sn_sampler_name(cfg.kind), cfg.steps, cfg.guidance.scale, (unsigned long long)seed);
-    sn_tensor z = sn_sample(ctx, &cfg, &den, xT, &src, &sp);
-    sn_progress_end(&prog);
-    sn_ctx_wait(ctx);
-    t[4] = sn_now();
-    sn_tensor y = sn_vae_decode(ctx, vae, z);
-    imgs = calloc(n, sizeof *imgs);
-    if (!sn_ok(ctx) || !imgs || sn_pl_to_images(ctx, y, imgs)) {
-        sn_fail_exit("%s", sn_ok(ctx) ? "out of memory" : sn_error(ctx));
+    if (mkdir(o.out, 0777) && errno != EEXIST) {
+        sn_fail_exit("-o %s: cannot make the folder: %s", o.out, strerror(errno));
         goto done;
     }
-    t[5] = sn_now();
-
-    sn_gen_params gp = {.prompt = prompt, .negative = negative, .sampler = sn_sampler_name(cfg.kind),
-                        .model = sn_pl_basename(o.files[F_MODEL]), .steps = cfg.steps,
-                        .width = size, .height = size, .cfg = cfg.guidance.scale, .seed = seed};
-    params = sn_params_format(&gp);
-    r = params ? sn_pl_write_images(o.out, imgs, n, o.grid, params) : sn_fail_exit("out of memory");
-    t[6] = sn_now();
+    r = SN_EXIT_OK;
+    for (int i = 0; i < nprompts && r == SN_EXIT_OK; i++) {
+        char out[PATH_MAX + 64];
+        snprintf(out, sizeof out, "%.*s/%04d.png", PATH_MAX, o.out, plines[i]);
+        sn_info("prompt %d of %d (line %d): %s", i + 1, nprompts, plines[i], prompts[i]);
+        double ts[4];
+        r = draw(ctx, &su, prompts[i], out, ts);
+    }
     if (r == SN_EXIT_OK)
-        sn_info("%.2f s: %s start %.2f, loading %.2f, text %.2f, sampling %.2f, decoding %.2f, "
-                "writing %.2f", t[6] - t[0], sn_ctx_device(ctx) == SN_CUDA ? "cuda" : "cpu", t[1] - t[0], t[2] - t[1],
-                t[3] - t[2], t[4] - t[3], t[5] - t[4], t[6] - t[5]);
+        sn_info("%d prompt%s in %.2f s (%.2f s starting and loading)", nprompts,
+                nprompts == 1 ? "" : "s", sn_now() - t[0], t[2] - t[0]);
 
 done:
-    for (int i = 0; imgs && i < n; i++) sn_image_free(&imgs[i]);
-    free(imgs);
-    free(params);
-    free(ids);
-    free(tmask);
+    for (int i = 0; i < nprompts; i++) free(prompts[i]);
+    free(prompts);
+    free(plines);
     sn_ckpt_close(meta);
     sn_tokenizer_free(tok);
     sn_text_encoder_free(te);
