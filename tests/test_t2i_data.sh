@@ -72,9 +72,15 @@ ok '[ $status = 0 ]' "analyser at least 98% right on clean renders"
 $ds held-out | head -6 > "$tmp/prompts.jsonl"
 cat > "$tmp/fake_sinter" <<EOF
 #!/bin/sh
-# fake 'sinter t2i CAPTION --seed S -o OUT': draws the held-out prompt's ground truth
-[ "\$1" = t2i ] || exit 2
-exec $py $src/tools/train/dataset.py render-caption --caption "\$2" --seed "\$4" --out "\$6"
+# fake 'sinter t2i --prompts FILE --seed S -o DIR': draws each line's held-out prompt's
+# ground truth into DIR/LLLL.png
+[ "\$1" = t2i ] && [ "\$2" = --prompts ] || exit 2
+n=0
+while IFS= read -r caption; do
+  n=\$((n + 1))
+  $py $src/tools/train/dataset.py render-caption --caption "\$caption" --seed "\$5" \
+    --out "\$7/\$(printf %04d \$n).png" || exit 1
+done < "\$3"
 EOF
 chmod +x "$tmp/fake_sinter"
 drv=$($ev --sinter "$tmp/fake_sinter" --prompts "$tmp/prompts.jsonl" --seeds 2 --out "$tmp/eval" 2>&1)

@@ -34,8 +34,8 @@ picture has the prompt's colours, shapes, counts and positions:
 
 Uses:
   t2i_eval.py --sinter build/sinter --prompts held-out --seeds 4 --out DIR [-- t2i args]
-        calls `sinter t2i "caption" --seed S -o DIR/pNNN_sS.png` for every held-out prompt
-        and seed, scores the pictures, writes DIR/results.jsonl and DIR/report.md (a markdown
+        draws every held-out prompt for each seed S with one `sinter t2i --prompts FILE
+        --seed S` run (the models loaded once a seed) into DIR/pNNN_sS.png, scores them, writes DIR/results.jsonl and DIR/report.md (a markdown
         table of colour, shape, count and position accuracy, overall and by prompt kind);
   t2i_eval.py --images DIR --prompts held-out --seeds 4 --out DIR
         scores pictures already made with those names;
@@ -52,6 +52,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from collections import deque
 
 import numpy as np
@@ -495,8 +496,22 @@ def image_name(p, seed):
     return "p%03d_s%d.png" % (p["id"], seed)
 
 
-def t2i_command(sinter, caption, seed, out, extra):
-    return [sinter, "t2i", caption, "--seed", str(seed), "-o", out] + list(extra)
+def draw_prompts(a, extra, todo, seed, img_dir):
+    """Draws the prompts `todo` for one seed with one `sinter t2i --prompts` run, then names
+    the pictures as image_name does."""
+    with tempfile.TemporaryDirectory(dir=a.out) as tmp:
+        listing = os.path.join(tmp, "prompts.txt")
+        with open(listing, "w") as f:
+            for p in todo:
+                assert p["caption"].strip() and "\n" not in p["caption"], p
+                f.write(p["caption"] + "\n")
+        cmd = [a.sinter, "t2i", "--prompts", listing, "--seed", str(seed), "-o", tmp] + list(extra)
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            sys.exit("t2i_eval: %s failed (%d): %s" % (" ".join(cmd), r.returncode,
+                                                    r.stderr.strip()[-500:]))
+        for line, p in enumerate(todo, 1):
+            os.replace(os.path.join(tmp, "%04d.png" % line), os.path.join(img_dir, image_name(p, seed)))
 
 
 def run_eval(a, extra):
@@ -504,15 +519,13 @@ def run_eval(a, extra):
     os.makedirs(a.out, exist_ok=True)
     img_dir = a.images or a.out
     results = []
+    for s in range(a.seeds if a.sinter else 0):
+        todo = [p for p in prompts if a.force or not os.path.exists(os.path.join(img_dir, image_name(p, s)))]
+        if todo:
+            draw_prompts(a, extra, todo, s, img_dir)
     for p in prompts:
         for s in range(a.seeds):
             path = os.path.join(img_dir, image_name(p, s))
-            if a.sinter and (a.force or not os.path.exists(path)):
-                cmd = t2i_command(a.sinter, p["caption"], s, path, extra)
-                r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                if r.returncode != 0:
-                    sys.exit("t2i_eval: %s failed (%d): %s" % (" ".join(cmd), r.returncode,
-                                                            r.stderr.strip()[-500:]))
             img = np.asarray(Image.open(path).convert("RGB"))
             v = judge(img, p)
             v.update(kind=p["kind"], id=p["id"], seed=s, caption=p["caption"], file=os.path.basename(path))
