@@ -112,26 +112,16 @@ static int image_stats(sn_ctx *ctx, sn_inception *net, const sn_path_list *paths
     sn_progress pr;
     sn_progress_begin(&pr, label, paths->n);
     int rc = -1;
-    enum { AHEAD = 64 }; /* images decoded together, in parallel */
-    sn_read_slot *slots = malloc(AHEAD * sizeof *slots);
-    if (!slots) rc = sn_fail_exit("out of memory");
-    for (int i = 0; i < paths->n && rc < 0; i += AHEAD) {
-        int m = paths->n - i < AHEAD ? paths->n - i : AHEAD;
-        sn_read_cropped(paths, i, m, o->size, cfg->crop, slots);
-        for (int k = 0; k < m; k++) {
-            if (rc >= 0) {
-            } else if (slots[k].status > 0) {
-                sn_path_list_add(&bad, slots[k].why);
-            } else if (slots[k].status < 0) {
-                rc = sn_fail_exit("%s", slots[k].why);
-            } else if (sn_fid_batcher_push(b, &slots[k].img)) {
-                rc = sn_fail_exit("%s", sn_error(ctx));
-            }
-            sn_image_free(&slots[k].img);
-        }
-        sn_progress_update(&pr, i + m);
+    sn_image_reader *rd = sn_image_reader_new(paths, o->size, cfg->crop, 64);
+    if (!rd) rc = sn_fail_exit("out of memory");
+    sn_read_slot *sl;
+    for (int i = 0; rc < 0 && (sl = sn_image_reader_next(rd)); i++) {
+        if (sl->status > 0) sn_path_list_add(&bad, sl->why);
+        else if (sl->status < 0) rc = sn_fail_exit("%s", sl->why);
+        else if (sn_fid_batcher_push(b, &sl->img)) rc = sn_fail_exit("%s", sn_error(ctx));
+        sn_progress_update(&pr, i + 1);
     }
-    free(slots);
+    sn_image_reader_free(rd);
     sn_progress_end(&pr);
     *n_bad = bad.n;
     if (rc < 0 && bad.n) {

@@ -229,14 +229,11 @@ static int run_rfid(int argc, char **argv) {
     sn_progress pr;
     int started = r < 0;
     if (started) sn_progress_begin(&pr, "rfid", paths.n);
-    enum { AHEAD = 16 }; /* images decoded together, in parallel */
-    sn_read_slot *slots = r < 0 ? calloc(AHEAD, sizeof *slots) : NULL;
-    if (r < 0 && !slots) r = sn_fail_exit("out of memory");
+    sn_image_reader *rd = r < 0 ? sn_image_reader_new(&paths, o.size, crop, 16) : NULL;
+    if (r < 0 && !rd) r = sn_fail_exit("out of memory");
     for (int i = 0; r < 0 && i < paths.n; i++) {
         const char *path = paths.paths[i];
-        sn_read_slot *sl = &slots[i % AHEAD];
-        if (i % AHEAD == 0)
-            sn_read_cropped(&paths, i, paths.n - i < AHEAD ? paths.n - i : AHEAD, o.size, crop, slots);
+        sn_read_slot *sl = sn_image_reader_next(rd);
         sn_image cropped = sl->img, rec = {0};
         sl->img = (sn_image){0};
         int f = vae->info.downscale;
@@ -276,8 +273,7 @@ static int run_rfid(int argc, char **argv) {
         sn_image_free(&rec);
         sn_progress_update(&pr, i + 1);
     }
-    for (int k = 0; slots && k < AHEAD; k++) sn_image_free(&slots[k].img); /* left by a failure */
-    free(slots);
+    sn_image_reader_free(rd);
     if (started) sn_progress_end(&pr);
     if (r < 0 && undecoded.n) {
         print_list(o.skip_unreadable ? "sinter: images that could not be decoded (left out):"

@@ -124,6 +124,36 @@ void sn_read_cropped(const sn_path_list *paths, int first, int n, int size, sn_c
     }
 }
 
+struct sn_image_reader {
+    const sn_path_list *paths;
+    int size, ahead, at, filled; /* slots hold paths [at - at % ahead, filled) */
+    sn_crop_protocol crop;
+    sn_read_slot slots[];
+};
+
+sn_image_reader *sn_image_reader_new(const sn_path_list *paths, int size, sn_crop_protocol crop,
+                                     int ahead) {
+    sn_image_reader *r = calloc(1, sizeof *r + (size_t)ahead * sizeof r->slots[0]);
+    if (!r) return NULL;
+    r->paths = paths, r->size = size, r->ahead = ahead, r->crop = crop;
+    return r;
+}
+
+sn_read_slot *sn_image_reader_next(sn_image_reader *r) {
+    if (r->at >= r->paths->n) return NULL;
+    if (r->at == r->filled) {
+        int n = r->paths->n - r->at < r->ahead ? r->paths->n - r->at : r->ahead;
+        sn_read_cropped(r->paths, r->at, n, r->size, r->crop, r->slots);
+        r->filled += n;
+    }
+    return &r->slots[r->at++ % r->ahead];
+}
+
+void sn_image_reader_free(sn_image_reader *r) {
+    for (int k = 0; r && k < r->ahead; k++) sn_image_free(&r->slots[k].img);
+    free(r);
+}
+
 int sn_check_images(const sn_path_list *in, sn_path_list *good, sn_path_list *bad) {
     for (int i = 0; i < in->n; i++) {
         const char *p = in->paths[i];

@@ -51,6 +51,17 @@ typedef struct {
 void sn_read_cropped(const sn_path_list *paths, int first, int n, int size, sn_crop_protocol crop,
                      sn_read_slot *slots);
 
+/* The images of a path list one at a time, in path order, read and cropped `ahead` at a time
+ * by sn_read_cropped. */
+typedef struct sn_image_reader sn_image_reader;
+/* NULL when out of memory. The reader keeps `paths` (not a copy). */
+sn_image_reader *sn_image_reader_new(const sn_path_list *paths, int size, sn_crop_protocol crop,
+                                     int ahead);
+/* The next path's slot, NULL after the last; the caller may take slot->img (clearing it). */
+sn_read_slot *sn_image_reader_next(sn_image_reader *r);
+/* Frees the reader with the images read ahead and not taken. */
+void sn_image_reader_free(sn_image_reader *r);
+
 /* Feeds 8-bit images to the Inception network `batch` at a time and accumulates their
  * features into FID statistics. */
 typedef struct sn_fid_batcher sn_fid_batcher;

@@ -35,7 +35,8 @@ picture has the prompt's colours, shapes, counts and positions:
 Uses:
   t2i_eval.py --sinter build/sinter --prompts held-out --seeds 4 --out DIR [-- t2i args]
         draws every held-out prompt for each seed S with one `sinter t2i --prompts FILE
-        --seed S` run (the models loaded once a seed) into DIR/pNNN_sS.png, scores them, writes DIR/results.jsonl and DIR/report.md (a markdown
+        --seed S` run (the models loaded once a seed) into DIR/pNNN_sS.png, scores them,
+        writes DIR/results.jsonl and DIR/report.md (a markdown
         table of colour, shape, count and position accuracy, overall and by prompt kind);
   t2i_eval.py --images DIR --prompts held-out --seeds 4 --out DIR
         scores pictures already made with those names;

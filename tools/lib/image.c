@@ -59,13 +59,14 @@ static int stb_reason(FILE *f, char *buf, size_t cap) {
                  f && feof(f) ? "unexpected end of file (truncated?)" : "corrupt image data");
         return 0;
     }
+    int oom = !strcmp(r, "outofmem");
+    if (oom) r = "out of memory";
     if (!strcmp(r, "outofdata")) r = "unexpected end of file (truncated?)"; /* stb's terse codes */
-    if (!strcmp(r, "outofmem")) r = "out of memory";
     if (strstr(r, "PNG chunk not known")) r = "an unknown critical PNG chunk";
     size_t i = 0;
     for (; r[i] && i + 1 < cap; i++) buf[i] = (r[i] >= 0x20 && r[i] < 0x7f) ? r[i] : '?';
     buf[i] = 0;
-    return !strcmp(r, "out of memory");
+    return oom;
 }
 
 int sn_image_read(const char *path, sn_image *img, char *err, size_t errcap) {

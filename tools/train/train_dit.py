@@ -261,12 +261,11 @@ def main():
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
                 y0 = encode_text(te, ids[rows, 0].long(), msk[rows, 0].long())
                 fwd(xs, torch.full((a.batch,), 500.0, device=dev), y0, msk[rows, 0]).float().mean().backward()
-            opt.zero_grad(set_to_none=True)
             common.log("dit: compiled")
         except Exception as e:  # noqa: BLE001 (any compiler failure)
             common.log("dit: torch.compile failed (%s: %s); training eagerly" % (type(e).__name__, e))
             fwd = dit
-            opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)  # the trial's gradients
     ema_pairs = list(zip(list(dit_ema.parameters()) + list(te_ema.parameters()), params))
 
     gen = torch.Generator(device=dev)
