@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <type_traits>
@@ -55,7 +56,10 @@ struct sn_cuda_state {
     int conv_next;
     sn_gemm_plan gemm[SN_GEMM_PLANS];
     int gemm_next;
+    pthread_t warmer; // warm.cu: loads cuDNN and cuBLASLt in the background
+    int warming;
 };
+void sn_cuda_warm_join(sn_cuda_state *st);
 
 static inline sn_cuda_state *sn_cuda_st(sn_ctx *ctx) { return (sn_cuda_state *)sn_ctx_backend(ctx); }
 static inline cudaStream_t sn_cuda_stream(sn_ctx *ctx) { return sn_cuda_st(ctx)->stream; }

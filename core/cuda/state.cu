@@ -67,6 +67,7 @@ cuda_fail:
 extern "C" void sn_cuda_state_free(void *state) {
     sn_cuda_state *st = (sn_cuda_state *)state;
     if (!st) return;
+    sn_cuda_warm_join(st);
     if (st->stream) cudaStreamSynchronize(st->stream);
     for (int i = 0; i < SN_CONV_PLANS; i++) {
         sn_conv_plan *p = &st->conv[i];

@@ -118,12 +118,27 @@ int sn_check_common(const sn_command *cmd, const sn_common_opts *c) {
     return -1;
 }
 
-/* --device, else $SINTER_DEVICE, else cuda when a GPU is usable. */
-static const char *pick_device(const sn_common_opts *c) {
-    if (c->device) return c->device;
+double sn_cli_started;
+
+/* $SINTER_DEVICE, else cuda when a GPU is usable. */
+static const char *default_device(void) {
     const char *env = getenv("SINTER_DEVICE");
     if (env && *env) return env;
     return sn_cuda_device_count() > 0 ? "cuda" : "cpu";
+}
+
+/* --device, else the default. */
+static const char *pick_device(const sn_common_opts *c) {
+    return c->device ? c->device : default_device();
+}
+
+int sn_cli_runs_on_cpu(int argc, char **argv) {
+    const char *device = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[i + 1];
+        else if (!strncmp(argv[i], "--device=", 9)) device = argv[i] + 9;
+    }
+    return strcmp(device ? device : default_device(), "cuda") != 0;
 }
 
 int sn_cli_context(const sn_command *cmd, const sn_common_opts *c, sn_ctx **out) {

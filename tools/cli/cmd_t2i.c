@@ -434,12 +434,13 @@ static int run(int argc, char **argv) {
     sn_ckpt *meta = NULL;
     char **prompts = NULL;
     int *plines = NULL, nprompts = 0;
-    /* wall time of each stage, reported at the end (t[0] start ... t[6] written) */
-    double t[7] = {sn_now()};
+    /* wall time of each stage, reported at the end (t[0] main() entered ... t[6] written) */
+    double t[7] = {sn_cli_started};
     if (o.prompts && (nprompts = read_prompts(o.prompts, &prompts, &plines)) < 0) return SN_EXIT_FAIL;
     r = sn_cli_context(cmd, &o.common, &ctx);
     t[1] = sn_now();
     if (r >= 0) goto done;
+    sn_ctx_warm_up(ctx); /* the decoder's convolutions come after the text and the sampling */
     r = SN_EXIT_FAIL;
 
     char err[1024];
