@@ -1,7 +1,7 @@
 // Loading cuDNN and cuBLASLt in the background. The first heuristic query of a process loads
 // the library's engine and heuristic code: on the H200 the first cuDNN convolution query took
 // 0.16 to 0.6 s (later ones about 2 ms) and cuBLASLt's first query most of its 85 ms of plan
-// lookups (measured 2026-11-23, exp/conv_first.cu of that day). A command that runs a text
+// lookups (measured 2026-11-23, docs/benchmarks.md). A command that runs a text
 // encoder and a denoiser before its first convolution (t2i, generate) would pay that in the
 // middle of its work with the GPU idle. sn_cuda_warm_start asks one question of each library
 // from a thread, on private handles, with no GPU memory and no kernel, so the loading overlaps
