@@ -61,6 +61,22 @@ for h, m in zip(held, ms):
     assert h[\"objects\"] == m[\"objects\"] and m[\"relation\"][1] == dataset.INVERSE[h[\"relation\"][1]]
     assert len(set(h[\"caption\"].split()) ^ set(m[\"caption\"].split())) == 2, (h, m)
 "' "the mirrored control: the same objects, the inverse relation, arrangements seen in training"
+ok '$py -c "
+import sys; sys.path.insert(0, \"$src/tools/train\")
+import dataset
+inst = [dict(color=\"blue\", cx=64.0, cy=128.0), dict(color=\"red\", cx=192.0, cy=64.0)]
+p = dataset.word_positions(\"a blue star, a red ring on light blue\", inst)
+assert p == [None, (-0.5, 0.0), None, None, None, (0.5, -0.5), None, None, None, None], p
+for i in range(60):
+    img, a = dataset.make_sample(3, i)
+    if a[\"kind\"] != \"relation\": continue
+    o, rel, q = a[\"relation\"]
+    pos = dict((w, p) for w, p in zip(a[\"caption\"].replace(\",\", \" ,\").split(),
+               dataset.word_positions(a[\"caption\"], a[\"instances\"])) if p)
+    pa, pb = pos[a[\"objects\"][o][\"color\"]], pos[a[\"objects\"][q][\"color\"]]
+    ax, sign = {\"left of\": (0, -1), \"right of\": (0, 1), \"above\": (1, -1), \"below\": (1, 1)}[rel]
+    assert (pa[ax] - pb[ax]) * sign > 0, a
+"' "layout targets: colour words get their object's centre (commas are words, light blue is a background)"
 
 # --- the analyser on ground truth -----------------------------------------------------------
 out=$($ev --validate 80 --seed 11 --held-out-limit 40 --min-accuracy 0.98 2>&1)

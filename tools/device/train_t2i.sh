@@ -10,7 +10,8 @@
 #   MIN=7.5 DECAY=0.4 tools/device/train_t2i.sh    last call: decay to the end
 # Knobs: N_DATA (80000), LR (3e-4), MIN (minutes of training), DECAY (fraction of the call
 # over which the learning rate decays), TEXT (clip or t5: the text encoder family; weights
-# of another family in weights/default are not used), BUILD=1 (also build sinter with CUDA in the
+# of another family in weights/default are not used), EXTRA (more train_dit.py options, e.g.
+# "--layout-loss 0.1"), BUILD=1 (also build sinter with CUDA in the
 # background, for a later call that runs `sinter t2i` on the GPU), W (/tmp/t2i).
 set -u -o pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,7 +27,8 @@ cp "$root/weights/default/vae.safetensors" "$W/vae/"
 cp "$root/weights/default/tokenizer.json" "$W/text/"
 python3 "$root/tools/train/train_dit.py" --out "$W" --n-data "${N_DATA:-80000}" \
   --steps 1000000 --minutes "${MIN:-5}" --decay "${DECAY:-0}" --lr "${LR:-3e-4}" \
-  --text "${TEXT:-clip}" --init "$root/weights/default" --compile --eval-seeds 4 2>&1 | tee "$OUT/train.log"
+  --text "${TEXT:-clip}" --init "$root/weights/default" --compile --eval-seeds 4 ${EXTRA:-} \
+  2>&1 | tee "$OUT/train.log"
 rc=$?
 cp "$W/dit/dit.safetensors" "$W/text/text_encoder.safetensors" "$W/dit/eval_python.md" \
    "$W/dit/heldout_grid.png" "$W/dit/heldout_grid.txt" "$OUT/" 2> /dev/null

@@ -22,18 +22,19 @@ def log(*a):
 def _render_chunk(args):
     seed, start, n, path, total, extra = args
     mm = np.memmap(path, np.uint8, "r+", shape=(total, dataset.SIZE, dataset.SIZE, 3))
-    caps = []
+    caps, objs = [], []
     for k in range(n):
         img, a = dataset.make_sample(seed, start + k)
         mm[start + k] = img
         caps.append([a["caption"]] + dataset.extra_captions([a], seed, extra)[0])
+        objs.append([{"color": o["color"], "cx": o["cx"], "cy": o["cy"]} for o in a["instances"]])
     mm.flush()
-    return start, caps
+    return start, caps, objs
 
 
 def render_dataset(out_dir, n, seed=0, workers=None, extra_captions=3):
     """Renders n training samples once (skipped when complete); returns (images memmap,
-    captions list of lists)."""
+    captions list of lists, objects: per sample its drawn objects' colour and centre)."""
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "images.u8")
     cpath = os.path.join(out_dir, "captions.json")
@@ -41,22 +42,23 @@ def render_dataset(out_dir, n, seed=0, workers=None, extra_captions=3):
     if os.path.exists(cpath):
         with open(cpath) as f:
             meta = json.load(f)
-        if meta["n"] == n and meta["seed"] == seed:
-            return np.memmap(path, np.uint8, "r", shape=shape), meta["captions"]
+        if meta["n"] == n and meta["seed"] == seed and "objects" in meta:
+            return np.memmap(path, np.uint8, "r", shape=shape), meta["captions"], meta["objects"]
     t0 = time.time()
     mm = np.memmap(path, np.uint8, "w+", shape=shape)
     del mm
     chunk = 256
     jobs = [(seed, s, min(chunk, n - s), path, n, extra_captions) for s in range(0, n, chunk)]
-    caps = [None] * n
+    caps, objs = [None] * n, [None] * n
     workers = workers or max(1, (os.cpu_count() or 2) - 1)
     with mp.get_context("fork").Pool(workers) as pool:
-        for start, c in pool.imap_unordered(_render_chunk, jobs):
+        for start, c, o in pool.imap_unordered(_render_chunk, jobs):
             caps[start:start + len(c)] = c
+            objs[start:start + len(o)] = o
     with open(cpath, "w") as f:
-        json.dump({"n": n, "seed": seed, "captions": caps}, f)
+        json.dump({"n": n, "seed": seed, "captions": caps, "objects": objs}, f)
     log("rendered %d samples in %.1f s (%d workers)" % (n, time.time() - t0, workers))
-    return np.memmap(path, np.uint8, "r", shape=shape), caps
+    return np.memmap(path, np.uint8, "r", shape=shape), caps, objs
 
 
 # ------------------------------------------------------------------------------------------

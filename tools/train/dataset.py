@@ -527,6 +527,28 @@ def held_out_prompts():
     return out
 
 
+def word_positions(caption, instances):
+    """Where the caption's objects are drawn, word by word: for a word naming an object's colour
+    (not a background's, as the "blue" of "light blue"), the mean centre of the drawn objects
+    of that colour in [-1, 1] (x to the right, y down); None for every other word (a comma
+    counts as a word, as the tokenizer makes it a token). The target of the text encoder's
+    auxiliary layout loss (train_dit.py --layout-loss): it asks the encoder to put into an
+    object's words where the caption puts the object."""
+    centres = {}
+    for o in instances:
+        centres.setdefault(o["color"], []).append((o["cx"], o["cy"]))
+    words = caption.replace(",", " ,").split()
+    out = []
+    for i, w in enumerate(words):
+        c = centres.get(w)
+        if c is None or (i > 0 and words[i - 1] == "light"):
+            out.append(None)
+            continue
+        out.append((2.0 * sum(x for x, _ in c) / len(c) / SIZE - 1.0,
+                    2.0 * sum(y for _, y in c) / len(c) / SIZE - 1.0))
+    return out
+
+
 def mirrored_relation_prompts():
     """The control set of the held-out relation prompts: the same objects and words with the
     inverse relation ("a red circle left of a blue square" -> "... right of ..."), so that

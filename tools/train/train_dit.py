@@ -94,6 +94,31 @@ def make_text_encoder(kind, vocab, bos, eos, width, layers, heads):
     return CLIPTextModel(cfg)
 
 
+def layout_targets(caps, objs, enc, length):
+    """Per caption token, where its object is drawn (dataset.word_positions): targets (N, K,
+    length, 2) and a mask of the tokens that have one. Each caption word is one token of the
+    project's tokenizer, after the start token; a caption where that does not hold gets no
+    targets (counted in the log)."""
+    n, k = len(caps), len(caps[0])
+    tgt = np.zeros((n, k, length, 2), np.float16)
+    has = np.zeros((n, k, length), bool)
+    skipped = 0
+    for i in range(n):
+        for j in range(k):
+            e = enc[i * k + j]
+            pos = dataset.word_positions(caps[i][j], objs[i])
+            if sum(e.attention_mask) != len(pos) + 2:  # start + words + end
+                skipped += 1
+                continue
+            for w, p in enumerate(pos):
+                if p is not None:
+                    tgt[i, j, w + 1] = p
+                    has[i, j, w + 1] = True
+    common.log("layout targets: %d tokens in %d captions (%d captions not one token a word)" % (
+        int(has.sum()), n * k, skipped))
+    return torch.from_numpy(tgt), torch.from_numpy(has)
+
+
 def encode_text(te, ids, mask):
     return te(input_ids=ids, attention_mask=mask).last_hidden_state
 
@@ -189,6 +214,9 @@ def main():
     ap.add_argument("--init", metavar="DIR",
                     help="start from exported weights (DIR/dit.safetensors, DIR/text_encoder."
                          "safetensors) instead of random ones; ignored when resuming a checkpoint")
+    ap.add_argument("--layout-loss", type=float, default=0.0, metavar="W",
+                    help="weight of the auxiliary layout loss on the text encoder: from its state at "
+                         "each object's colour word, predict where that object is drawn (0: off)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--ckpt-every", type=int, default=2000)
     ap.add_argument("--eval-seeds", type=int, default=4)
@@ -203,7 +231,7 @@ def main():
     out = os.path.join(a.out, "dit")
     tdir = os.path.join(a.out, "text")
     os.makedirs(out, exist_ok=True)
-    images, caps = common.render_dataset(os.path.join(a.out, "data"), a.n_data, a.seed)
+    images, caps, objs = common.render_dataset(os.path.join(a.out, "data"), a.n_data, a.seed)
     vae, scale, shift = load_vae(os.path.join(a.out, "vae", "vae.safetensors"), dev)
     lat = encode_latents(images, vae, scale, shift, dev, os.path.join(out, "latents.pt")).to(dev)
     tok = Tokenizer.from_file(os.path.join(tdir, "tokenizer.json"))
@@ -217,6 +245,9 @@ def main():
     ids, msk = ids[:-1].view(len(caps), K, -1).to(dev), msk[:-1].view(len(caps), K, -1).to(dev)
     common.log("tokenized %d captions in %.1f s; longest %d tokens" % (
         len(enc), time.time() - t0, int(msk.sum(-1).max())))
+    if a.layout_loss > 0:
+        lay, lay_mask = layout_targets(caps, objs, enc[:-1], ids.shape[-1])
+        lay, lay_mask = lay.to(dev), lay_mask.to(dev)
 
     torch.manual_seed(a.seed)
     te = make_text_encoder(a.text, tok.get_vocab_size(), bos, eos, a.te_width, a.te_layers, a.te_heads).to(dev)
@@ -227,7 +258,12 @@ def main():
     dit_ema.load_state_dict(dit.state_dict())
     for m in (te_ema, dit_ema):
         m.eval().requires_grad_(False)
+    # the auxiliary layout head (training only): the text encoder's state at an object's colour
+    # word -> where that object is drawn
+    head = torch.nn.Linear(a.te_width, 2).to(dev)
     params = list(dit.parameters()) + list(te.parameters())
+    if a.layout_loss > 0:
+        params += list(head.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
     common.log("dit: %.2f M parameters; text encoder: %.2f M" % (
         sum(p.numel() for p in dit.parameters()) / 1e6, sum(p.numel() for p in te.parameters()) / 1e6))
@@ -236,6 +272,8 @@ def main():
     if ck:
         dit.load_state_dict(ck["dit"]), te.load_state_dict(ck["te"])
         dit_ema.load_state_dict(ck["dit_ema"]), te_ema.load_state_dict(ck["te_ema"])
+        if a.layout_loss > 0 and "head" in ck:
+            head.load_state_dict(ck["head"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         common.log("dit: resumed at step %d" % step)
@@ -271,7 +309,7 @@ def main():
     gen = torch.Generator(device=dev)
     gen.manual_seed(a.seed * 1000003 + step)
     timer = common.Timer(a.minutes)
-    t_last, hist = time.time(), []
+    t_last, hist, hist_lay = time.time(), [], []
     N = lat.shape[0]
     while step < a.steps and not timer.done():
         lr = a.lr * min(1.0, (step + 1) / 500)
@@ -294,7 +332,13 @@ def main():
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
             y = encode_text(te, bi, bm.long())
             v = fwd(xt, t * 1000, y, bm)
-        loss = F.mse_loss(v.float(), eps - x0)
+        loss = loss_flow = F.mse_loss(v.float(), eps - x0)
+        if a.layout_loss > 0:
+            lm = lay_mask[idx, k] & ~drop[:, None]
+            err = ((head(y.float()) - lay[idx, k].float()) ** 2).sum(-1)
+            loss_lay = (err * lm).sum() / lm.sum().clamp(min=1)
+            hist_lay.append(loss_lay.detach())
+            loss = loss + a.layout_loss * loss_lay
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -304,18 +348,19 @@ def main():
             torch._foreach_lerp_([p for p, _ in ema_pairs], [q for _, q in ema_pairs], 1 - d)
         step += 1
         if step % 10 == 0:
-            hist.append(loss.item())
+            hist.append(loss_flow.item())
         if step % 200 == 0 or step == 1:
             dt = time.time() - t_last
             t_last = time.time()
-            common.log("dit step %d  loss %.4f  lr %.2e  %.1f it/s  (%.0f s)" % (
-                step, np.mean(hist) if hist else loss.item(), lr, (200 if step > 1 else 1) / max(dt, 1e-6),
-                timer.elapsed()))
-            hist = []
+            lay_s = "  layout %.4f" % torch.stack(hist_lay).mean().item() if hist_lay else ""
+            common.log("dit step %d  loss %.4f%s  lr %.2e  %.1f it/s  (%.0f s)" % (
+                step, np.mean(hist) if hist else loss.item(), lay_s, lr,
+                (200 if step > 1 else 1) / max(dt, 1e-6), timer.elapsed()))
+            hist, hist_lay = [], []
         if step % a.ckpt_every == 0:
             common.save_ckpt(os.path.join(out, "ckpt.pt"), dit=dit.state_dict(), te=te.state_dict(),
                              dit_ema=dit_ema.state_dict(), te_ema=te_ema.state_dict(),
-                             opt=opt.state_dict(), step=step)
+                             opt=opt.state_dict(), step=step, head=head.state_dict())
     common.save_ckpt(os.path.join(out, "ckpt.pt"), dit=dit.state_dict(), te=te.state_dict(),
                      dit_ema=dit_ema.state_dict(), te_ema=te_ema.state_dict(), opt=opt.state_dict(),
                      step=step)

@@ -55,7 +55,7 @@ def main():
     ap.add_argument("--n-data", type=int, default=60000)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    _, caps = common.render_dataset(os.path.join(a.out, "data"), a.n_data, a.seed)
+    _, caps, _ = common.render_dataset(os.path.join(a.out, "data"), a.n_data, a.seed)
     texts = [c for cs in caps for c in cs] + [p["caption"] for p in dataset.held_out_prompts()]
     # The held-out prompts' words all occur in training captions too; they are added only so
     # the vocabulary cannot miss a rare phrasing (no image is attached to them).

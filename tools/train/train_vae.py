@@ -60,7 +60,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
-    images, _ = common.render_dataset(os.path.join(a.out, "data"), a.n_data, a.seed)
+    images, _, _ = common.render_dataset(os.path.join(a.out, "data"), a.n_data, a.seed)
     out = os.path.join(a.out, "vae")
     os.makedirs(out, exist_ok=True)
     ch = tuple(int(c) for c in a.channels.split(","))
