@@ -274,7 +274,10 @@ def main():
         dit_ema.load_state_dict(ck["dit_ema"]), te_ema.load_state_dict(ck["te_ema"])
         if a.layout_loss > 0 and "head" in ck:
             head.load_state_dict(ck["head"])
-        opt.load_state_dict(ck["opt"])
+        try:
+            opt.load_state_dict(ck["opt"])
+        except ValueError:  # the checkpoint's run had another parameter set (--layout-loss)
+            common.log("dit: the optimizer state does not fit these parameters; starting it afresh")
         step = ck["step"]
         common.log("dit: resumed at step %d" % step)
     elif a.init:
@@ -363,7 +366,7 @@ def main():
                              opt=opt.state_dict(), step=step, head=head.state_dict())
     common.save_ckpt(os.path.join(out, "ckpt.pt"), dit=dit.state_dict(), te=te.state_dict(),
                      dit_ema=dit_ema.state_dict(), te_ema=te_ema.state_dict(), opt=opt.state_dict(),
-                     step=step)
+                     step=step, head=head.state_dict())
     train_s = timer.elapsed()
     common.log("dit: %d steps in %.1f s" % (step, train_s))
 
