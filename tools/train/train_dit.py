@@ -161,9 +161,20 @@ def _judge(args):
     return v
 
 
-def evaluate(dit, te, tok, vae, scale, shift, dev, out, seeds=4, steps=20, cfg=4.0, tshift=1.0):
-    import t2i_eval
-    prompts = dataset.held_out_prompts()
+def seen_relation_prompts(n=96, seed=777):
+    """n relation prompts of the training stream's kind (no held-out pair or arrangement): how
+    well the model draws relations it was taught, beside the held-out ones."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        spec = dataset.random_spec(rng)
+        if spec["kind"] == "relation":
+            spec["caption"] = dataset.caption(spec, rng)
+            out.append(spec)
+    return out
+
+
+def draw_and_judge(dit, te, tok, vae, scale, shift, dev, prompts, seeds, steps, cfg, tshift):
     imgs, specs = [], []
     for s in range(seeds):
         for k in range(0, len(prompts), 128):
@@ -173,8 +184,21 @@ def evaluate(dit, te, tok, vae, scale, shift, dev, out, seeds=4, steps=20, cfg=4
             imgs += list(decode(vae, lat, scale, shift))
             specs += ps
     with mp.get_context("fork").Pool(max(1, (os.cpu_count() or 2) - 1)) as pool:
-        res = pool.map(_judge, list(zip(imgs, specs)), chunksize=8)
+        return imgs, pool.map(_judge, list(zip(imgs, specs)), chunksize=8)
+
+
+def evaluate(dit, te, tok, vae, scale, shift, dev, out, seeds=4, steps=20, cfg=4.0, tshift=1.0):
+    """The held-out prompts, then two relation controls: the held-out relation prompts with the
+    inverse relation (arrangements training shows) and relation prompts of the training kind."""
+    import t2i_eval
+    prompts = dataset.held_out_prompts()
+    imgs, res = draw_and_judge(dit, te, tok, vae, scale, shift, dev, prompts, seeds, steps, cfg, tshift)
     table = t2i_eval.markdown_table(t2i_eval._by_kind(res), "held-out (python sampler)")
+    controls = [(name, draw_and_judge(dit, te, tok, vae, scale, shift, dev, ps, seeds, steps, cfg,
+                                      tshift)[1])
+                for name, ps in (("held-out relations, mirrored", dataset.mirrored_relation_prompts()),
+                                 ("relations of the training kind", seen_relation_prompts()))]
+    table += "\n" + t2i_eval.markdown_table(controls, "relation controls")
     with open(os.path.join(out, "eval_python.md"), "w") as f:
         f.write("%d held-out prompts x %d seeds, %d Euler steps, cfg %.1f\n\n" % (
             len(prompts), seeds, steps, cfg) + table)
