@@ -56,8 +56,8 @@ struct sn_cuda_state {
     int conv_next;
     sn_gemm_plan gemm[SN_GEMM_PLANS];
     int gemm_next;
-    pthread_t warmer; // warm.cu: loads cuDNN and cuBLASLt in the background
-    int warming;
+    pthread_t warmer[2]; // warm.cu: initialize cuBLASLt and cuDNN in the background
+    int warming;         // threads started
 };
 void sn_cuda_warm_join(sn_cuda_state *st);
 

@@ -1,12 +1,13 @@
-// Loading cuDNN and cuBLASLt in the background. The first heuristic query of a process loads
-// the library's engine and heuristic code: on the H200 the first cuDNN convolution query took
-// 0.16 to 0.6 s (later ones about 2 ms) and cuBLASLt's first query most of its 85 ms of plan
-// lookups (measured 2026-11-23, docs/benchmarks.md). A command that runs a text
-// encoder and a denoiser before its first convolution (t2i, generate) would pay that in the
-// middle of its work with the GPU idle. sn_cuda_warm_start asks one question of each library
-// from a thread, on private handles, with no GPU memory and no kernel, so the loading overlaps
-// the work before; the libraries serialize their own loading, so a real query that comes
-// first only waits as it would have. sn_cuda_state_free joins the thread.
+// Loading cuDNN and cuBLASLt in the background. The first heuristic queries of a process
+// initialize the library's engines and heuristics: on the H200 cuDNN's first 1x1 and first
+// 3x3 convolution queries took 90-160 and 130-220 ms (later ones 2-4 ms; mapping its
+// libraries is only 25 ms of that), and cuBLASLt's first queries most of its 85 ms of plan
+// lookups (measured 2026-11-23; docs/benchmarks.md). A command that runs a text encoder and a
+// denoiser before its first convolution (t2i, generate) would pay that in the middle of its
+// work with the GPU idle. sn_cuda_warm_start asks each library those first questions from two
+// threads, on private handles, with no GPU memory and no kernel, so the initialization
+// overlaps the work before; the libraries serialize it themselves, so a real query that comes
+// first only waits as it would have. sn_cuda_state_free joins the threads.
 #include <pthread.h>
 
 #include "common.cuh"
@@ -36,21 +37,19 @@ void ask_cublaslt() {
     if (lt) cublasLtDestroy(lt);
 }
 
-void ask_cudnn() {
-    cudnnHandle_t h = NULL;
+void query_conv(cudnnHandle_t h, int channels, int k) {
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
     cudnnFilterDescriptor_t wd = NULL;
     cudnnConvolutionDescriptor_t cd = NULL;
     const cudnnDataType_t t = CUDNN_DATA_BFLOAT16;
-    if (cudnnCreate(&h) == CUDNN_STATUS_SUCCESS &&
-        cudnnCreateTensorDescriptor(&xd) == CUDNN_STATUS_SUCCESS &&
+    if (cudnnCreateTensorDescriptor(&xd) == CUDNN_STATUS_SUCCESS &&
         cudnnCreateTensorDescriptor(&yd) == CUDNN_STATUS_SUCCESS &&
         cudnnCreateFilterDescriptor(&wd) == CUDNN_STATUS_SUCCESS &&
         cudnnCreateConvolutionDescriptor(&cd) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, t, 1, 64, 32, 32) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, t, 1, 64, 32, 32) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetFilter4dDescriptor(wd, t, CUDNN_TENSOR_NCHW, 64, 64, 3, 3) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetConvolution2dDescriptor(cd, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
+        cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, t, 1, channels, 32, 32) == CUDNN_STATUS_SUCCESS &&
+        cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, t, 1, channels, 32, 32) == CUDNN_STATUS_SUCCESS &&
+        cudnnSetFilter4dDescriptor(wd, t, CUDNN_TENSOR_NCHW, channels, channels, k, k) == CUDNN_STATUS_SUCCESS &&
+        cudnnSetConvolution2dDescriptor(cd, k / 2, k / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                         CUDNN_DATA_FLOAT) == CUDNN_STATUS_SUCCESS &&
         cudnnSetConvolutionMathType(cd, CUDNN_TENSOR_OP_MATH) == CUDNN_STATUS_SUCCESS) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -62,15 +61,23 @@ void ask_cudnn() {
     if (wd) cudnnDestroyFilterDescriptor(wd);
     if (yd) cudnnDestroyTensorDescriptor(yd);
     if (xd) cudnnDestroyTensorDescriptor(xd);
-    if (h) cudnnDestroy(h);
 }
 
-void *warm(void *arg) {
-    // the context's device is current in this thread too; errors are ignored: a failure here
-    // only means the real call pays the loading (and reports what went wrong)
-    cudaSetDevice(((sn_cuda_state *)arg)->device);
-    ask_cublaslt(); // needed first: the text encoder's matrix products
-    ask_cudnn();
+// Each thread makes the context's device current first; errors are ignored: a failure here
+// only means the real call pays the initialization (and reports what went wrong).
+void *warm_cublaslt(void *arg) {
+    cudaSetDevice(*(int *)arg);
+    ask_cublaslt();
+    return NULL;
+}
+
+void *warm_cudnn(void *arg) {
+    cudaSetDevice(*(int *)arg);
+    cudnnHandle_t h = NULL;
+    if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) return NULL;
+    query_conv(h, 64, 1); // a 1x1 and a 3x3 convolution: each kind's first query is slow
+    query_conv(h, 64, 3);
+    cudnnDestroy(h);
     return NULL;
 }
 
@@ -79,10 +86,11 @@ void *warm(void *arg) {
 extern "C" void sn_cuda_warm_start(void *state) {
     sn_cuda_state *st = (sn_cuda_state *)state;
     if (!st || st->warming) return;
-    st->warming = pthread_create(&st->warmer, NULL, warm, st) == 0;
+    st->warming = pthread_create(&st->warmer[0], NULL, warm_cublaslt, &st->device) == 0;
+    if (st->warming) st->warming += pthread_create(&st->warmer[1], NULL, warm_cudnn, &st->device) == 0;
 }
 
 void sn_cuda_warm_join(sn_cuda_state *st) {
-    if (st->warming) pthread_join(st->warmer, NULL);
+    for (int i = 0; i < st->warming; i++) pthread_join(st->warmer[i], NULL);
     st->warming = 0;
 }
