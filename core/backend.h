@@ -24,9 +24,9 @@ const char *sn_cuda_last_error(void);
  * launchers through sn_ctx_backend(). NULL with a message in err when it cannot be made. */
 void *sn_cuda_state_create(char *err, size_t errcap);
 void sn_cuda_state_free(void *state);
-/* Starts loading cuDNN's and cuBLASLt's code in a background thread (core/cuda/warm.cu), for
- * a context whose first convolution comes after other work; sn_cuda_state_free joins it. */
-void sn_cuda_warm_start(void *state);
+/* Starts setting up cuBLASLt and/or cuDNN in background threads (core/cuda/warm.cu), for a
+ * context whose first uses of them come after other work; sn_cuda_state_free joins them. */
+void sn_cuda_warm_start(void *state, int matmul, int conv);
 /* Waits for the state's stream: 0, or -1 with a message when a queued op failed. */
 int sn_cuda_state_sync(void *state, char *err, size_t errcap);
 

@@ -125,8 +125,9 @@ void sn_arena_set_used(sn_ctx *ctx, size_t used) {
     if (ctx->used > ctx->peak) ctx->peak = ctx->used;
 }
 void *sn_ctx_backend(const sn_ctx *ctx) { return ctx->backend; }
-void sn_ctx_warm_up(sn_ctx *ctx) {
-    if (ctx->device == SN_CUDA && !getenv("SINTER_NO_WARM_UP")) sn_cuda_warm_start(ctx->backend);
+void sn_ctx_warm_up(sn_ctx *ctx, int what) {
+    if (ctx->device == SN_CUDA && !getenv("SINTER_NO_WARM_UP"))
+        sn_cuda_warm_start(ctx->backend, what & SN_WARM_MATMUL, what & SN_WARM_CONV);
 }
 
 /* A failed device memory call sets the context error. */

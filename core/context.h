@@ -42,10 +42,12 @@ int sn_ctx_capturing(const sn_ctx *ctx);
 /* Waits until the device has finished the context's work, for timing; a failure of that work
  * becomes the context's error. A no-op on the CPU and while a CUDA graph records. */
 void sn_ctx_wait(sn_ctx *ctx);
-/* Starts loading the GPU libraries' convolution and matrix-product code in the background,
- * for a command whose first convolution comes after other work (a text encoder and a
- * denoiser before the decoder). A no-op on the CPU. */
-void sn_ctx_warm_up(sn_ctx *ctx);
+/* Starts setting up the GPU libraries in the background, for a command whose first uses of
+ * them come after other work (a text encoder and a denoiser before the decoder): cuBLASLt's
+ * matrix products (SN_WARM_MATMUL) and cuDNN's convolutions (SN_WARM_CONV; the large ones,
+ * core/cuda/conv.cu). A no-op on the CPU. */
+enum { SN_WARM_MATMUL = 1, SN_WARM_CONV = 2 };
+void sn_ctx_warm_up(sn_ctx *ctx, int what);
 /* The backend's own state: for a CUDA context its stream, library handles and caches
  * (core/cuda/); NULL for the CPU. */
 void *sn_ctx_backend(const sn_ctx *ctx);

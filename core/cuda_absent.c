@@ -22,7 +22,7 @@ void *sn_cuda_state_create(char *err, size_t errcap) {
     return NULL;
 }
 void sn_cuda_state_free(void *state) {}
-void sn_cuda_warm_start(void *state) {}
+void sn_cuda_warm_start(void *state, int matmul, int conv) {}
 int sn_cuda_state_sync(void *state, char *err, size_t errcap) { return 0; }
 int sn_cuda_stream_memset0(void *state, void *p, size_t bytes) { return -1; }
 int sn_cuda_stream_h2d(void *state, void *dst, const void *src, size_t bytes) { return -1; }

@@ -402,16 +402,23 @@ static void test_conv(void) {
         {1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1},       /* 1x1 image */
         {3, 7, 9, 11, 5, 3, 3, 3, 2, 1, 0, 1, 2, 1},
     };
-    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++)
-        for (int bias = 0; bias < 2; bias++) {
-            const cv *c = &cases[k];
-            sn_tensor in[3] = {H(c->n, c->cin, c->h, c->w), H(c->cout, c->cin / c->groups, c->kh, c->kw),
-                               bias ? H(c->cout) : sn_none()};
-            char what[64];
-            snprintf(what, sizeof what, "conv2d case %d", k);
-            both(what, f_conv, in, 3,
-                 &(params){.i = {c->sh, c->sw, c->ph, c->pw, c->dh, c->dw, c->groups}}, TOL);
-        }
+    /* both routes of core/cuda/conv.cu for every case: cuDNN, and im2col + cuBLASLt (which
+     * takes groups 1 only; grouped cases stay with cuDNN) */
+    const char *routes[] = {"cudnn", "gemm"};
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++)
+            for (int bias = 0; bias < 2; bias++) {
+                const cv *c = &cases[k];
+                sn_tensor in[3] = {H(c->n, c->cin, c->h, c->w),
+                                   H(c->cout, c->cin / c->groups, c->kh, c->kw),
+                                   bias ? H(c->cout) : sn_none()};
+                char what[64];
+                snprintf(what, sizeof what, "conv2d case %d (%s)", k, routes[r]);
+                setenv("SINTER_CUDA_CONV", routes[r], 1);
+                both(what, f_conv, in, 3,
+                     &(params){.i = {c->sh, c->sw, c->ph, c->pw, c->dh, c->dw, c->groups}}, TOL);
+            }
+    unsetenv("SINTER_CUDA_CONV");
 }
 
 /* --- attention ------------------------------------------------------------------------------ */

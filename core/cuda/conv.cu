@@ -1,23 +1,31 @@
-// 2-D convolution through cuDNN 9 (its convolution API: cudnnConvolutionForward), any stride,
-// padding, dilation and groups. f32 runs with CUDNN_FMA_MATH so that no TF32 kernel is chosen
+// 2-D convolution, by one of two routes. Small convolutions (at most 2^32 multiply-adds in
+// the call, groups 1) are an im2col copy and a cuBLASLt product (W (cout, K) times the
+// column matrix (K, oh * ow) of each image, K = cin * kh * kw): cuDNN's first use in a process
+// costs about 0.3 s of initialization on the H200 (its first 1x1 and first 3x3 queries take
+// 90-220 ms each, then each new kernel's first run 1-60 ms; measured 2026-11-23,
+// docs/benchmarks.md), which dominates a one-off run of a small decoder such as the bundled
+// t2i model's, whose convolutions are microseconds of work; cuBLASLt is set up already by the
+// models' linear layers. Larger ones go to cuDNN 9 (its convolution API:
+// cudnnConvolutionForward), any stride, padding, dilation and groups. The route depends only
+// on the shape, so a shape gives the same bytes on every run; SINTER_CUDA_CONV=cudnn|gemm
+// forces one where it can (the tests run both).
+//
+// cuDNN: f32 runs with CUDNN_FMA_MATH so that no TF32 kernel is chosen
 // and results match the CPU's im2col + sgemm to rounding; among the heuristic's algorithms
 // the FFT and Winograd ones are passed over in f32: they trade accuracy for speed in a way
 // the parity tests would see. f16/bf16 run on the tensor cores with f32 accumulation
 // (CUDNN_DATA_FLOAT compute type), taking the heuristic's first algorithm (timing them with
 // cudnnFind on the first call, as PyTorch's cudnn.benchmark does, made the SD-VAE decode 1.6 to
 // 2.8 times slower on the H200: measured and reverted, 2026-11-23).
-//
-// Descriptors and the chosen algorithm are cached per shape in the context's state (a VAE
-// decode meets a dozen shapes, a denoising loop the same ones every step). The workspace
-// comes from the arena for the length of the call. The bias is added by a small kernel after
-// the convolution. cuDNN's descriptors take int sizes and tensors under 2^31 elements, so a
-// batch whose tensors are larger runs in slices of images.
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.cuh"
 
 #define CONV_MAX_WORKSPACE ((size_t)1 << 30)
+#define GEMM_CONV_MAX_MACS ((int64_t)1 << 32)
+#define GEMM_CONV_MAX_COLUMNS ((size_t)256 << 20) // bytes of one image's column matrix
 
 namespace {
 
@@ -27,6 +35,48 @@ __global__ void bias_kernel(T *__restrict__ y, const T *__restrict__ b, int64_t 
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x)
         sn_st(y, i, sn_ld(y, i) + sn_ld(b, i / p % c));
+}
+
+// col (n, K, oh * ow) of x (n, cin, h, w): row (c, i, j) of an image holds the input under
+// kernel tap (i, j) of channel c for every output position, zero where that is padding.
+template <typename T>
+__global__ void im2col_kernel(const T *__restrict__ x, T *__restrict__ col, sn_cpu_conv2d_geom g,
+                              int64_t total) {
+    int64_t hw = g.oh * g.ow, k = g.cin * g.kh * g.kw;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t p = i % hw, row = i / hw % k, img = i / (hw * k);
+        int64_t oy = p / g.ow, ox = p % g.ow;
+        int64_t kj = row % g.kw, ki = row / g.kw % g.kh, c = row / (g.kw * g.kh);
+        int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
+        int inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+        sn_st(col, i, inside ? sn_ld(x, ((img * g.cin + c) * g.h + iy) * g.w + ix) : 0.0f);
+    }
+}
+
+// Whether a convolution takes the im2col + cuBLASLt route (see the top of the file).
+int by_gemm(const sn_cpu_conv2d_geom *g, size_t es) {
+    int64_t k = g->cin * g->kh * g->kw, hw = g->oh * g->ow;
+    if (g->groups != 1 || (size_t)(g->n * k * hw) * es > GEMM_CONV_MAX_COLUMNS) return 0;
+    const char *force = getenv("SINTER_CUDA_CONV");
+    if (force && !strcmp(force, "gemm")) return 1;
+    if (force && !strcmp(force, "cudnn")) return 0;
+    return g->n * g->cout * hw <= GEMM_CONV_MAX_MACS / k;
+}
+
+// y (n, cout, oh * ow) = w (cout, K) col (n, K, oh * ow): one product, batched over the images.
+void conv_by_gemm(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, const void *x,
+                  const void *w, void *y) {
+    int64_t k = g->cin * g->kh * g->kw, hw = g->oh * g->ow, total = g->n * k * hw;
+    sn_scope sc = sn_scope_begin(ctx);
+    void *col = sn_alloc(ctx, (size_t)total * sn_dtype_size(dt));
+    if (col && sn_float_dispatch(ctx, dt, "conv2d im2col", [&](auto *tag) {
+            using T = std::remove_pointer_t<decltype(tag)>;
+            im2col_kernel<T><<<sn_blocks(total, 256), 256, 0, sn_cuda_stream(ctx)>>>(
+                (const T *)x, (T *)col, *g, total);
+        }) && LAUNCHED(ctx, "conv2d im2col"))
+        sn_cuda_matmul_shared_a(ctx, dt, w, col, y, g->n, g->cout, k, hw);
+    sn_scope_end(ctx, sc, sn_none());
 }
 
 cudnnDataType_t dnn_type(sn_dtype dt) {
@@ -114,11 +164,28 @@ sn_conv_plan *plan_for(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, in
     return p;
 }
 
+void add_bias(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, const void *b, void *y) {
+    if (!b || !sn_ok(ctx)) return;
+    int64_t total = g->n * g->cout * g->oh * g->ow;
+    sn_float_dispatch(ctx, dt, "conv2d bias", [&](auto *tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        bias_kernel<T><<<sn_blocks(total, 256), 256, 0, sn_cuda_stream(ctx)>>>(
+            (T *)y, (const T *)b, g->cout, g->oh * g->ow, total);
+    });
+    LAUNCHED(ctx, "conv2d bias");
+}
+
 } // namespace
 
 extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g,
                                const void *x, const void *w, const void *b, void *y) {
     size_t es = sn_dtype_size(dt);
+    sn_cuda_state *st = sn_cuda_st(ctx);
+    if (by_gemm(g, es)) {
+        conv_by_gemm(ctx, dt, g, x, w, y);
+        add_bias(ctx, dt, g, b, y);
+        return;
+    }
     int64_t in_img = g->cin * g->h * g->w, out_img = g->cout * g->oh * g->ow;
     int64_t per = in_img > out_img ? in_img : out_img;
     int64_t slice = per > 0 ? (int64_t)INT_MAX / per : g->n;
@@ -128,7 +195,6 @@ extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geo
         return;
     }
     if (slice > g->n) slice = g->n;
-    sn_cuda_state *st = sn_cuda_st(ctx);
     for (int64_t n0 = 0; n0 < g->n && sn_ok(ctx); n0 += slice) {
         int64_t n = g->n - n0 < slice ? g->n - n0 : slice;
         double t0 = sn_prof_begin(ctx);
@@ -145,13 +211,5 @@ extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geo
         }
         sn_scope_end(ctx, sc, sn_none());
     }
-    if (b && sn_ok(ctx)) {
-        int64_t total = g->n * out_img;
-        sn_float_dispatch(ctx, dt, "conv2d bias", [&](auto *tag) {
-            using T = std::remove_pointer_t<decltype(tag)>;
-            bias_kernel<T><<<sn_blocks(total, 256), 256, 0, st->stream>>>(
-                (T *)y, (const T *)b, g->cout, g->oh * g->ow, total);
-        });
-        LAUNCHED(ctx, "conv2d bias");
-    }
+    add_bias(ctx, dt, g, b, y);
 }

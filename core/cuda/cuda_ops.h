@@ -64,8 +64,11 @@ void sn_cuda_linear_gelu(sn_ctx *ctx, sn_dtype dt, const void *x, const void *w,
 /* y[i] (m, n) = a[i] (m, k) b[i] (k, n) for i < batch. */
 void sn_cuda_matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
                     int64_t batch, int64_t m, int64_t k, int64_t n);
+/* y[i] (m, n) = a (m, k) b[i] (k, n) for i < batch: one a for every batch entry. */
+void sn_cuda_matmul_shared_a(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
+                             int64_t batch, int64_t m, int64_t k, int64_t n);
 
-/* --- conv.cu (cuDNN; f32 accumulation, TF32 off) ------------------------------------ */
+/* --- conv.cu (im2col + cuBLASLt when small, else cuDNN; f32 accumulation, TF32 off) - */
 void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, const void *x,
                     const void *w, const void *b, void *y);
 

@@ -185,3 +185,15 @@ extern "C" void sn_cuda_matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const vo
     g.a = b, g.b = a, g.c = y;
     gemm(ctx, g);
 }
+
+extern "C" void sn_cuda_matmul_shared_a(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b,
+                                        void *y, int64_t batch, int64_t m, int64_t k, int64_t n) {
+    gemm_args g = {};
+    g.type = cuda_type(dt);
+    g.m = n, g.n = m, g.k = k; // as sn_cuda_matmul, with a's batch stride 0
+    g.lda = n, g.ldb = k, g.ldc = n;
+    g.batch = batch;
+    g.sa = k * n, g.sb = 0, g.sc = m * n;
+    g.a = b, g.b = a, g.c = y;
+    gemm(ctx, g);
+}

@@ -83,11 +83,13 @@ void *warm_cudnn(void *arg) {
 
 } // namespace
 
-extern "C" void sn_cuda_warm_start(void *state) {
+extern "C" void sn_cuda_warm_start(void *state, int matmul, int conv) {
     sn_cuda_state *st = (sn_cuda_state *)state;
     if (!st || st->warming) return;
-    st->warming = pthread_create(&st->warmer[0], NULL, warm_cublaslt, &st->device) == 0;
-    if (st->warming) st->warming += pthread_create(&st->warmer[1], NULL, warm_cudnn, &st->device) == 0;
+    if (matmul && pthread_create(&st->warmer[st->warming], NULL, warm_cublaslt, &st->device) == 0)
+        st->warming++;
+    if (conv && pthread_create(&st->warmer[st->warming], NULL, warm_cudnn, &st->device) == 0)
+        st->warming++;
 }
 
 void sn_cuda_warm_join(sn_cuda_state *st) {

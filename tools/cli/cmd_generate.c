@@ -134,7 +134,7 @@ static int run(int argc, char **argv) {
     sn_image *imgs = NULL;
     r = sn_cli_context(&sn_cmd_generate, &o.common, &ctx);
     if (r >= 0) goto done;
-    sn_ctx_warm_up(ctx); /* the decoder's convolutions come after the sampling */
+    sn_ctx_warm_up(ctx, SN_WARM_MATMUL | SN_WARM_CONV); /* the decoder comes after the sampling */
     r = SN_EXIT_FAIL;
     if (!(model = sn_dit_load(ctx, o.model, o.model_kind)) ||
         sn_dit_set_attention(ctx, model, o.attention) ||

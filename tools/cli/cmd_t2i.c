@@ -440,7 +440,9 @@ static int run(int argc, char **argv) {
     r = sn_cli_context(cmd, &o.common, &ctx);
     t[1] = sn_now();
     if (r >= 0) goto done;
-    sn_ctx_warm_up(ctx); /* the decoder's convolutions come after the text and the sampling */
+    /* the text encoder's products come after loading; a small decoder's convolutions need no
+     * cuDNN (core/cuda/conv.cu), and a process that ends before cuDNN's set-up would wait for it */
+    sn_ctx_warm_up(ctx, SN_WARM_MATMUL);
     r = SN_EXIT_FAIL;
 
     char err[1024];
