@@ -1,13 +1,14 @@
-// Loading cuDNN and cuBLASLt in the background. The first heuristic queries of a process
+// Setting up cuBLASLt and cuDNN in the background. The first heuristic queries of a process
 // initialize the library's engines and heuristics: on the H200 cuDNN's first 1x1 and first
 // 3x3 convolution queries took 90-160 and 130-220 ms (later ones 2-4 ms; mapping its
 // libraries is only 25 ms of that), and cuBLASLt's first queries most of its 85 ms of plan
-// lookups (measured 2026-11-23; docs/benchmarks.md). A command that runs a text encoder and a
-// denoiser before its first convolution (t2i, generate) would pay that in the middle of its
-// work with the GPU idle. sn_cuda_warm_start asks each library those first questions from two
-// threads, on private handles, with no GPU memory and no kernel, so the initialization
+// lookups (measured 2026-11-23; docs/benchmarks.md). A command whose first products or
+// convolutions come after loading and other stages (t2i, generate) would pay that in the
+// middle of its work with the GPU idle. sn_cuda_warm_start asks those first questions from a
+// thread per library, on private handles, with no GPU memory and no kernel, so the set-up
 // overlaps the work before; the libraries serialize it themselves, so a real query that comes
-// first only waits as it would have. sn_cuda_state_free joins the threads.
+// first only waits as it would have. sn_cuda_state_free joins the threads (so a command that
+// will not use cuDNN should not ask for it: it would wait for its set-up at exit).
 #include <pthread.h>
 
 #include "common.cuh"
