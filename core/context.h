@@ -45,7 +45,7 @@ void sn_ctx_wait(sn_ctx *ctx);
 /* Starts setting up the GPU libraries in the background, for a command whose first uses of
  * them come after other work (a text encoder and a denoiser before the decoder): cuBLASLt's
  * matrix products (SN_WARM_MATMUL) and cuDNN's convolutions (SN_WARM_CONV; the large ones,
- * core/cuda/conv.cu). A no-op on the CPU. */
+ * core/cuda/conv.cu). A no-op on the CPU; a context warms up once (a later call does nothing). */
 enum { SN_WARM_MATMUL = 1, SN_WARM_CONV = 2 };
 void sn_ctx_warm_up(sn_ctx *ctx, int what);
 /* The backend's own state: for a CUDA context its stream, library handles and caches

@@ -413,7 +413,8 @@ static void test_conv(void) {
                                    H(c->cout, c->cin / c->groups, c->kh, c->kw),
                                    bias ? H(c->cout) : sn_none()};
                 char what[64];
-                snprintf(what, sizeof what, "conv2d case %d (%s)", k, routes[r]);
+                snprintf(what, sizeof what, "conv2d case %d (%s)", k,
+                         c->groups > 1 ? "cudnn" : routes[r]);
                 setenv("SINTER_CUDA_CONV", routes[r], 1);
                 both(what, f_conv, in, 3,
                      &(params){.i = {c->sh, c->sw, c->ph, c->pw, c->dh, c->dw, c->groups}}, TOL);

@@ -10,13 +10,22 @@
 // on the shape, so a shape gives the same bytes on every run; SINTER_CUDA_CONV=cudnn|gemm
 // forces one where it can (the tests run both).
 //
+// The product's plan is cuBLASLt's per-shape cache (linear.cu); the column matrix comes from
+// the arena for the length of the call.
+//
 // cuDNN: f32 runs with CUDNN_FMA_MATH so that no TF32 kernel is chosen
 // and results match the CPU's im2col + sgemm to rounding; among the heuristic's algorithms
 // the FFT and Winograd ones are passed over in f32: they trade accuracy for speed in a way
 // the parity tests would see. f16/bf16 run on the tensor cores with f32 accumulation
 // (CUDNN_DATA_FLOAT compute type), taking the heuristic's first algorithm (timing them with
 // cudnnFind on the first call, as PyTorch's cudnn.benchmark does, made the SD-VAE decode 1.6 to
-// 2.8 times slower on the H200: measured and reverted, 2026-11-23).
+// 2.8 times slower on the H200: measured and reverted, 2026-11-23). Descriptors and the chosen
+// algorithm are cached per shape in the context's state (a VAE decode meets a dozen shapes, a
+// denoising loop the same ones every step); the workspace comes from the arena for the length
+// of the call. cuDNN's descriptors take int sizes and tensors under 2^31 elements, so a batch
+// whose tensors are larger runs in slices of images.
+//
+// Either way the bias is added by a small kernel after the convolution.
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +34,7 @@
 
 #define CONV_MAX_WORKSPACE ((size_t)1 << 30)
 #define GEMM_CONV_MAX_MACS ((int64_t)1 << 32)
-#define GEMM_CONV_MAX_COLUMNS ((size_t)256 << 20) // bytes of one image's column matrix
+#define GEMM_CONV_MAX_COLUMNS ((size_t)256 << 20) // bytes of the call's column matrices
 
 namespace {
 
@@ -57,7 +66,7 @@ __global__ void im2col_kernel(const T *__restrict__ x, T *__restrict__ col, sn_c
 // Whether a convolution takes the im2col + cuBLASLt route (see the top of the file).
 int by_gemm(const sn_cpu_conv2d_geom *g, size_t es) {
     int64_t k = g->cin * g->kh * g->kw, hw = g->oh * g->ow;
-    if (g->groups != 1 || (size_t)(g->n * k * hw) * es > GEMM_CONV_MAX_COLUMNS) return 0;
+    if (g->groups != 1 || k == 0 || (size_t)(g->n * k * hw) * es > GEMM_CONV_MAX_COLUMNS) return 0;
     const char *force = getenv("SINTER_CUDA_CONV");
     if (force && !strcmp(force, "gemm")) return 1;
     if (force && !strcmp(force, "cudnn")) return 0;
@@ -181,6 +190,7 @@ extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geo
                                const void *x, const void *w, const void *b, void *y) {
     size_t es = sn_dtype_size(dt);
     sn_cuda_state *st = sn_cuda_st(ctx);
+    if (g->n * g->cout * g->oh * g->ow == 0) return; // nothing to write
     if (by_gemm(g, es)) {
         conv_by_gemm(ctx, dt, g, x, w, y);
         add_bias(ctx, dt, g, b, y);

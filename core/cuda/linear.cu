@@ -129,6 +129,7 @@ sn_gemm_plan *plan_for(sn_ctx *ctx, const gemm_args &g) {
 }
 
 void gemm(sn_ctx *ctx, const gemm_args &g) {
+    if (g.batch < 1) return; // an empty batch: nothing to write (cuBLASLt would do one)
     double t0 = sn_prof_begin(ctx);
     sn_gemm_plan *p = plan_for(ctx, g);
     sn_prof_end(ctx, "(cuBLASLt plan lookup)", t0);
@@ -174,26 +175,25 @@ extern "C" void sn_cuda_linear_gelu(sn_ctx *ctx, sn_dtype dt, const void *x, con
     gemm(ctx, g);
 }
 
-extern "C" void sn_cuda_matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
-                               int64_t batch, int64_t m, int64_t k, int64_t n) {
+// y[i] (m, n) = a[i] (m, k) b[i] (k, n), a's batch stride sa (0: one a for all)
+static void matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y, int64_t batch,
+            int64_t m, int64_t k, int64_t n, int64_t sa) {
     gemm_args g = {};
     g.type = cuda_type(dt);
     g.m = n, g.n = m, g.k = k; // y^T (n, m) = b^T (n, k) a^T (k, m)
     g.lda = n, g.ldb = k, g.ldc = n;
     g.batch = batch;
-    g.sa = k * n, g.sb = m * k, g.sc = m * n;
+    g.sa = k * n, g.sb = sa, g.sc = m * n;
     g.a = b, g.b = a, g.c = y;
     gemm(ctx, g);
 }
 
+extern "C" void sn_cuda_matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
+                               int64_t batch, int64_t m, int64_t k, int64_t n) {
+    matmul(ctx, dt, a, b, y, batch, m, k, n, m * k);
+}
+
 extern "C" void sn_cuda_matmul_shared_a(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b,
                                         void *y, int64_t batch, int64_t m, int64_t k, int64_t n) {
-    gemm_args g = {};
-    g.type = cuda_type(dt);
-    g.m = n, g.n = m, g.k = k; // as sn_cuda_matmul, with a's batch stride 0
-    g.lda = n, g.ldb = k, g.ldc = n;
-    g.batch = batch;
-    g.sa = k * n, g.sb = 0, g.sc = m * n;
-    g.a = b, g.b = a, g.c = y;
-    gemm(ctx, g);
+    matmul(ctx, dt, a, b, y, batch, m, k, n, 0);
 }

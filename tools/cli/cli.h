@@ -59,12 +59,11 @@ int sn_check_common(const sn_command *cmd, const sn_common_opts *c);
 /* Makes a context for the common options into *out. Returns -1 on success, or the exit
  * status after printing why (2 for a bad option value, 1 when the context cannot be made). */
 int sn_cli_context(const sn_command *cmd, const sn_common_opts *c, sn_ctx **out);
-/* Whether a command line will run on the CPU, as sn_cli_context will choose the device (its
- * --device option, else $SINTER_DEVICE, else cuda when a GPU is usable), read before the
- * options are parsed. */
-int sn_cli_runs_on_cpu(int argc, char **argv);
 /* sn_now() when main() was entered: what stage timings count from. */
 extern double sn_cli_started;
+/* main()'s argv, for sn_cli_context's re-exec of a CPU run with OpenBLAS's and OpenMP's
+ * settings (core/cpu_tune.h); NULL: no re-exec. */
+extern char **sn_cli_argv;
 
 extern const sn_command sn_cmd_info;
 extern const sn_command sn_cmd_recon;

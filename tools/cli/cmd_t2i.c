@@ -440,9 +440,10 @@ static int run(int argc, char **argv) {
     r = sn_cli_context(cmd, &o.common, &ctx);
     t[1] = sn_now();
     if (r >= 0) goto done;
-    /* the text encoder's products come after loading; a small decoder's convolutions need no
-     * cuDNN (core/cuda/conv.cu), and a process that ends before cuDNN's set-up would wait for it */
-    sn_ctx_warm_up(ctx, SN_WARM_MATMUL);
+    /* The text encoder's products come after loading. One 256x256 picture of a small decoder
+     * (the bundled one) needs no cuDNN (core/cuda/conv.cu: small convolutions go by cuBLASLt),
+     * and a process that ended before cuDNN's set-up would wait for it; more pixels reach it. */
+    sn_ctx_warm_up(ctx, SN_WARM_MATMUL | (o.n > 1 || o.size > 256 ? SN_WARM_CONV : 0));
     r = SN_EXIT_FAIL;
 
     char err[1024];

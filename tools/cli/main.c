@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "../../core/backend.h"
-#include "../../core/cpu_tune.h"
 #include "../../core/log.h"
 #include "cli.h"
 
@@ -51,9 +50,7 @@ static void print_version(void) {
 
 int main(int argc, char **argv) {
     sn_cli_started = sn_now();
-    /* sn_cpu_tune's re-exec pays only on the CPU; a GPU run would start twice (loading
-     * cuBLASLt alone takes ~70 ms of a process start) */
-    if (sn_cli_runs_on_cpu(argc, argv)) sn_cpu_tune(argv);
+    sn_cli_argv = argv; /* sn_cli_context re-executes a CPU run with tuned settings */
     if (argc < 2) {
         print_usage(stderr);
         return SN_EXIT_USAGE;

@@ -2,13 +2,14 @@
 """Stage 3: the text encoder and the PixArt-alpha-style DiT, trained together by flow matching
 on the VAE's latents.
 
-Text encoder: transformers' CLIPTextModel with a small config (width 128, 4 layers, 2 heads,
-GELU, 32 positions), randomly initialised and trained jointly with the DiT through the
-diffusion loss: the simplest choice that makes the embeddings carry exactly what the picture
-needs (colour, shape, count, size, position and word order for relations) with no separate
-objective. Its last hidden state (after the final layer norm, HF last_hidden_state) is the
-conditioning; padding keys are masked in the DiT's cross-attention and in the encoder's
-self-attention (CLIP's causal mask already keeps real tokens from seeing padding).
+Text encoder (--text): transformers' T5EncoderModel (bidirectional; the default, v3 of the
+bundled model) or CLIPTextModel (causal; v1 and v2) with a small config (width 128, 4 layers,
+2 heads), randomly initialised and trained jointly with the DiT through the diffusion loss,
+plus (--layout-loss, default 0.2) an auxiliary loss that asks the encoder's output at each
+object's colour word for where that object is drawn: without it the encoder never put the
+relation ("left of") into the objects' words and the model drew relations at chance. Its last
+hidden state (after the final layer norm, HF last_hidden_state) is the conditioning; padding
+keys are masked in the DiT's cross-attention and in the encoder's self-attention.
 
 Flow matching (rectified flow, noise at t = 1 as SD3): x_t = (1 - t) x0 + t eps, the model
 predicts the velocity v = eps - x0 from (x_t, 1000 t, text); t ~ logit-normal(0, 1). Caption
@@ -226,7 +227,8 @@ def main():
     ap.add_argument("--depth", type=int, default=6)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--mlp-ratio", type=float, default=3.0)
-    ap.add_argument("--text", choices=("clip", "t5"), default="clip", help="text encoder family")
+    ap.add_argument("--text", choices=("clip", "t5"), default="t5",
+                    help="text encoder family (v1 and v2 of the bundled model: clip)")
     ap.add_argument("--te-width", type=int, default=128)
     ap.add_argument("--te-layers", type=int, default=4)
     ap.add_argument("--te-heads", type=int, default=2)
@@ -238,9 +240,10 @@ def main():
     ap.add_argument("--init", metavar="DIR",
                     help="start from exported weights (DIR/dit.safetensors, DIR/text_encoder."
                          "safetensors) instead of random ones; ignored when resuming a checkpoint")
-    ap.add_argument("--layout-loss", type=float, default=0.0, metavar="W",
+    ap.add_argument("--layout-loss", type=float, default=0.2, metavar="W",
                     help="weight of the auxiliary layout loss on the text encoder: from its state at "
-                         "each object's colour word, predict where that object is drawn (0: off)")
+                         "each object's colour word, predict where that object is drawn (0: off, as "
+                         "for v1 and v2 of the bundled model)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--ckpt-every", type=int, default=2000)
     ap.add_argument("--eval-seeds", type=int, default=4)
