@@ -106,12 +106,22 @@ int usable(cudnnConvolutionFwdAlgo_t a) {
            a != CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
 }
 
+// Whether cuDNN gets the convolution in NHWC (channels last): its tensor-core kernels run on
+// that layout, and given NCHW they were 1.3-2.1x slower on the H200 for the SD-VAE decoder's
+// 3x3 convolutions (128 -> 128 at 1024x1024: 0.92 ms NCHW, 0.44 ms NHWC; 512 -> 512 at 256x256:
+// 0.54 and 0.44 ms; measured 2026-11-23), more than the two tiled transposes around it cost.
+// f32 stays NCHW (FMA math, no tensor cores); grouped convolutions too.
+int channels_last(sn_dtype dt, const sn_cpu_conv2d_geom *g) {
+    return dt != SN_F32 && g->groups == 1;
+}
+
 sn_conv_plan *plan_for(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, int64_t n) {
     sn_cuda_state *st = sn_cuda_st(ctx);
     int64_t key[SN_CONV_KEY] = {n,     g->cin, g->h,  g->w,  g->cout, g->kh,     g->kw, g->sh,
                                 g->sw, g->ph,  g->pw, g->dh, g->dw,   g->groups, dt};
     cudnnDataType_t type = dnn_type(dt);
     int exact = dt == SN_F32;
+    cudnnTensorFormat_t fmt = channels_last(dt, g) ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     for (int i = 0; i < SN_CONV_PLANS; i++)
         if (st->conv[i].used && !memcmp(st->conv[i].key, key, sizeof key)) return &st->conv[i];
 
@@ -124,9 +134,9 @@ sn_conv_plan *plan_for(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, in
     ok = ok && DNN(ctx, cudnnCreateTensorDescriptor(&p->yd));
     ok = ok && DNN(ctx, cudnnCreateFilterDescriptor(&p->wd));
     ok = ok && DNN(ctx, cudnnCreateConvolutionDescriptor(&p->cd));
-    ok = ok && DNN(ctx, cudnnSetTensor4dDescriptor(p->xd, CUDNN_TENSOR_NCHW, type,
+    ok = ok && DNN(ctx, cudnnSetTensor4dDescriptor(p->xd, fmt, type,
                                                    (int)n, (int)g->cin, (int)g->h, (int)g->w));
-    ok = ok && DNN(ctx, cudnnSetFilter4dDescriptor(p->wd, type, CUDNN_TENSOR_NCHW,
+    ok = ok && DNN(ctx, cudnnSetFilter4dDescriptor(p->wd, type, fmt,
                                                    (int)g->cout, (int)(g->cin / g->groups),
                                                    (int)g->kh, (int)g->kw));
     ok = ok && DNN(ctx, cudnnSetConvolution2dDescriptor(p->cd, (int)g->ph, (int)g->pw, (int)g->sh,
@@ -142,7 +152,7 @@ sn_conv_plan *plan_for(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, in
                 on, oc, oh, ow, (long long)n, (long long)g->cout, (long long)g->oh, (long long)g->ow);
         ok = 0;
     }
-    ok = ok && DNN(ctx, cudnnSetTensor4dDescriptor(p->yd, CUDNN_TENSOR_NCHW, type, on,
+    ok = ok && DNN(ctx, cudnnSetTensor4dDescriptor(p->yd, fmt, type, on,
                                                    oc, oh, ow));
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int found = 0;
@@ -205,21 +215,39 @@ extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geo
         return;
     }
     if (slice > g->n) slice = g->n;
-    for (int64_t n0 = 0; n0 < g->n && sn_ok(ctx); n0 += slice) {
+    int nhwc = channels_last(dt, g);
+    int64_t taps = g->kh * g->kw, hw = g->h * g->w, ohw = g->oh * g->ow;
+    sn_scope whole = sn_scope_begin(ctx);
+    const void *wk = w; // the filter as cuDNN gets it: (cout, kh, kw, cin) when channels last
+    if (nhwc) {
+        void *t = sn_alloc(ctx, (size_t)(g->cout * g->cin * taps) * es);
+        if (t) sn_cuda_transpose(ctx, w, t, es, g->cout, g->cin, taps);
+        wk = t;
+    }
+    for (int64_t n0 = 0; wk && n0 < g->n && sn_ok(ctx); n0 += slice) {
         int64_t n = g->n - n0 < slice ? g->n - n0 : slice;
         double t0 = sn_prof_begin(ctx);
         sn_conv_plan *p = plan_for(ctx, dt, g, n);
         sn_prof_end(ctx, "(cuDNN plan lookup)", t0);
-        if (!p) return;
+        if (!p) break;
         sn_scope sc = sn_scope_begin(ctx);
+        const void *xs = (const char *)x + n0 * in_img * es;
+        void *ys = (char *)y + n0 * out_img * es, *yc = ys;
+        if (nhwc) { // into channels last and back around the convolution
+            void *xc = sn_alloc(ctx, (size_t)(n * in_img) * es);
+            yc = sn_alloc(ctx, (size_t)(n * out_img) * es);
+            if (xc) sn_cuda_transpose(ctx, xs, xc, es, n, g->cin, hw);
+            xs = xc;
+        }
         void *ws = sn_cuda_workspace(ctx, p->workspace);
-        if (!p->workspace || ws) {
+        if (xs && yc && (!p->workspace || ws)) {
             const float one = 1.0f, zero = 0.0f;
-            DNN(ctx, cudnnConvolutionForward(st->dnn, &one, p->xd, (const char *)x + n0 * in_img * es,
-                                             p->wd, w, p->cd, p->algo, ws, p->workspace, &zero,
-                                             p->yd, (char *)y + n0 * out_img * es));
+            DNN(ctx, cudnnConvolutionForward(st->dnn, &one, p->xd, xs, p->wd, wk, p->cd, p->algo,
+                                             ws, p->workspace, &zero, p->yd, yc));
+            if (nhwc) sn_cuda_transpose(ctx, yc, ys, es, n, ohw, g->cout);
         }
         sn_scope_end(ctx, sc, sn_none());
     }
+    sn_scope_end(ctx, whole, sn_none());
     add_bias(ctx, dt, g, b, y);
 }

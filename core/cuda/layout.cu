@@ -160,6 +160,29 @@ __global__ void resize_bilinear_kernel(const T *__restrict__ x, T *__restrict__ 
     }
 }
 
+// (batch, a, b) -> (batch, b, a) through 32 x 32 tiles in shared memory, so that both the reads
+// and the writes are coalesced (the general permute's reads would be strided here). Blocks of
+// 32 x 8 threads; grid-stride over the tile rows and the batch, whose grid axes are limited.
+template <typename E>
+__global__ void transpose_kernel(const E *__restrict__ x, E *__restrict__ y, int64_t batch,
+                                 int64_t a, int64_t b) {
+    __shared__ E tile[32][33];
+    int64_t b0 = (int64_t)blockIdx.x * 32;
+    for (int64_t n = blockIdx.z; n < batch; n += gridDim.z)
+        for (int64_t a0 = (int64_t)blockIdx.y * 32; a0 < a; a0 += (int64_t)gridDim.y * 32) {
+            const E *src = x + n * a * b;
+            E *dst = y + n * a * b;
+            for (int i = threadIdx.y; i < 32; i += 8)
+                if (a0 + i < a && b0 + threadIdx.x < b)
+                    tile[i][threadIdx.x] = src[(a0 + i) * b + b0 + threadIdx.x];
+            __syncthreads();
+            for (int i = threadIdx.y; i < 32; i += 8)
+                if (b0 + i < b && a0 + threadIdx.x < a)
+                    dst[(b0 + i) * a + a0 + threadIdx.x] = tile[threadIdx.x][i];
+            __syncthreads();
+        }
+}
+
 // Runs f with E the unsigned integer type of `elsize` bytes; 0 (error set) for other sizes.
 template <typename F> static int by_elsize(sn_ctx *ctx, size_t elsize, const char *op, F f) {
     switch (elsize) {
@@ -304,4 +327,22 @@ extern "C" void sn_cuda_resize_bilinear(sn_ctx *ctx, sn_dtype dt, const void *x,
     float sh = (float)h / (float)oh, sw = (float)w / (float)ow;
     FLOAT_LAUNCH("resize_bilinear", resize_bilinear_kernel, (const T *)x, (T *)y, total, h, w,
                  oh, ow, sh, sw);
+}
+
+extern "C" void sn_cuda_transpose(sn_ctx *ctx, const void *x, void *y, size_t elsize,
+                                  int64_t batch, int64_t a, int64_t b) {
+    if (batch < 1 || a < 1 || b < 1) return;
+    int64_t bx = (b + 31) / 32, by = (a + 31) / 32;
+    if (bx > 0x7fffffff) {
+        sn_fail(ctx, "transpose: %lld columns exceed the grid", (long long)b);
+        return;
+    }
+    dim3 grid((unsigned)bx, (unsigned)(by < 65535 ? by : 65535),
+              (unsigned)(batch < 65535 ? batch : 65535));
+    by_elsize(ctx, elsize, "transpose", [&](auto *tag) {
+        using E = std::remove_pointer_t<decltype(tag)>;
+        transpose_kernel<E><<<grid, dim3(32, 8), 0, sn_cuda_stream(ctx)>>>((const E *)x, (E *)y,
+                                                                             batch, a, b);
+    });
+    LAUNCHED(ctx, "transpose");
 }
