@@ -106,13 +106,16 @@ int usable(cudnnConvolutionFwdAlgo_t a) {
            a != CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
 }
 
-// Whether cuDNN gets the convolution in NHWC (channels last): its tensor-core kernels run on
-// that layout, and given NCHW they were 1.3-2.1x slower on the H200 for the SD-VAE decoder's
-// 3x3 convolutions (128 -> 128 at 1024x1024: 0.92 ms NCHW, 0.44 ms NHWC; 512 -> 512 at 256x256:
-// 0.54 and 0.44 ms; measured 2026-11-23), more than the two tiled transposes around it cost.
-// f32 stays NCHW (FMA math, no tensor cores); grouped convolutions too.
+// Whether cuDNN gets the convolution in NHWC (channels last), with a tiled transpose on each
+// side. Its tensor-core kernels run on that layout: for the SD-VAE decoder's 3x3 convolutions
+// on the H200 NCHW took 2.1x as long at 128 channels (128 -> 128 at 1024x1024: 0.92 ms, NHWC
+// 0.44 ms), 1.6x at 256 (256 -> 256 at 512x512: 0.64 and 0.40 ms), but only 1.2-1.3x at 512
+// channels (512 -> 512 at 256x256: 0.54 and 0.44 ms), about what the transposes cost there
+// (measured 2026-11-23; the 512x512 decode, whose work is mostly at 512 channels, went from
+// 14.1 to 16.0 ms with every layer in NHWC). f32 stays NCHW (FMA math, no tensor cores), and
+// grouped convolutions too.
 int channels_last(sn_dtype dt, const sn_cpu_conv2d_geom *g) {
-    return dt != SN_F32 && g->groups == 1;
+    return dt != SN_F32 && g->groups == 1 && g->cin <= 256 && g->cout <= 256;
 }
 
 sn_conv_plan *plan_for(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, int64_t n) {
