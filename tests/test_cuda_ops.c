@@ -401,6 +401,8 @@ static void test_conv(void) {
         {1, 4, 32, 32, 96, 2, 2, 2, 2, 0, 0, 1, 1, 1},    /* patch embedding */
         {1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1},       /* 1x1 image */
         {3, 7, 9, 11, 5, 3, 3, 3, 2, 1, 0, 1, 2, 1},
+        {1, 264, 9, 10, 264, 3, 3, 1, 1, 1, 1, 1, 1, 1}, /* > 256 channels: NCHW in bf16/f16 */
+        {2, 32, 12, 13, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1},  /* multiples of 8: NHWC in bf16/f16 */
     };
     /* both routes of core/cuda/conv.cu for every case: cuDNN, and im2col + cuBLASLt (which
      * takes groups 1 only; grouped cases stay with cuDNN) */

@@ -19,9 +19,11 @@
 // the parity tests would see. f16/bf16 run on the tensor cores with f32 accumulation
 // (CUDNN_DATA_FLOAT compute type), taking the heuristic's first algorithm (timing them with
 // cudnnFind on the first call, as PyTorch's cudnn.benchmark does, made the SD-VAE decode 1.6 to
-// 2.8 times slower on the H200: measured and reverted, 2026-11-23). Descriptors and the chosen
-// algorithm are cached per shape in the context's state (a VAE decode meets a dozen shapes, a
-// denoising loop the same ones every step); the workspace comes from the arena for the length
+// 2.8 times slower on the H200: measured and reverted, 2026-11-23). bf16/f16 convolutions of
+// up to 256 channels run in NHWC on copies of the input, output and filter (channels_last
+// below). Descriptors and the chosen algorithm are cached per shape in the context's state (a
+// VAE decode meets a dozen shapes, a denoising loop the same ones every step); the workspace
+// and the NHWC copies (at most 256 MiB a slice of images) come from the arena for the length
 // of the call. cuDNN's descriptors take int sizes and tensors under 2^31 elements, so a batch
 // whose tensors are larger runs in slices of images.
 //
@@ -113,9 +115,10 @@ int usable(cudnnConvolutionFwdAlgo_t a) {
 // channels (512 -> 512 at 256x256: 0.54 and 0.44 ms), about what the transposes cost there
 // (measured 2026-11-23; the 512x512 decode, whose work is mostly at 512 channels, went from
 // 14.1 to 16.0 ms with every layer in NHWC). f32 stays NCHW (FMA math, no tensor cores), and
-// grouped convolutions too.
+// grouped convolutions and channel counts that are not multiples of 8 (no tensor-core tiles).
 int channels_last(sn_dtype dt, const sn_cpu_conv2d_geom *g) {
-    return dt != SN_F32 && g->groups == 1 && g->cin <= 256 && g->cout <= 256;
+    return dt != SN_F32 && g->groups == 1 && g->cin <= 256 && g->cout <= 256 && g->cin % 8 == 0 &&
+           g->cout % 8 == 0;
 }
 
 sn_conv_plan *plan_for(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geom *g, int64_t n) {
@@ -217,8 +220,12 @@ extern "C" void sn_cuda_conv2d(sn_ctx *ctx, sn_dtype dt, const sn_cpu_conv2d_geo
                 "2^31-element limit", (long long)in_img, (long long)out_img);
         return;
     }
-    if (slice > g->n) slice = g->n;
     int nhwc = channels_last(dt, g);
+    if (nhwc) { // the channels-last copies of a slice come from the arena: at most 256 MiB
+        int64_t fit = (int64_t)(GEMM_CONV_MAX_COLUMNS / ((size_t)(in_img + out_img) * es));
+        if (slice > fit) slice = fit > 0 ? fit : 1;
+    }
+    if (slice > g->n) slice = g->n;
     int64_t taps = g->kh * g->kw, hw = g->h * g->w, ohw = g->oh * g->ow;
     sn_scope whole = sn_scope_begin(ctx);
     const void *wk = w; // the filter as cuDNN gets it: (cout, kh, kw, cin) when channels last

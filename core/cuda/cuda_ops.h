@@ -103,7 +103,7 @@ void sn_cuda_timestep_embedding(sn_ctx *ctx, const float *t, const float *freqs,
 /* --- layout.cu: any element size ---------------------------------------------------- */
 void sn_cuda_permute(sn_ctx *ctx, const void *x, void *y, size_t elsize, int nd,
                      const int64_t *shape, const int *perm);
-/* y (batch, b, a) = x (batch, a, b), by tiles (coalesced both ways). */
+/* y (batch, b, a) = x (batch, a, b), by tiles (coalesced both ways); not in place. */
 void sn_cuda_transpose(sn_ctx *ctx, const void *x, void *y, size_t elsize, int64_t batch,
                        int64_t a, int64_t b);
 /* `count` blocks of `bytes`: block i goes from src + i * src_stride to dst + i * dst_stride. */

@@ -38,7 +38,7 @@ void ask_cublaslt() {
     if (lt) cublasLtDestroy(lt);
 }
 
-void query_conv(cudnnHandle_t h, int channels, int k) {
+void query_conv(cudnnHandle_t h, int channels, int k, cudnnTensorFormat_t fmt) {
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
     cudnnFilterDescriptor_t wd = NULL;
     cudnnConvolutionDescriptor_t cd = NULL;
@@ -47,9 +47,9 @@ void query_conv(cudnnHandle_t h, int channels, int k) {
         cudnnCreateTensorDescriptor(&yd) == CUDNN_STATUS_SUCCESS &&
         cudnnCreateFilterDescriptor(&wd) == CUDNN_STATUS_SUCCESS &&
         cudnnCreateConvolutionDescriptor(&cd) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, t, 1, channels, 32, 32) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, t, 1, channels, 32, 32) == CUDNN_STATUS_SUCCESS &&
-        cudnnSetFilter4dDescriptor(wd, t, CUDNN_TENSOR_NCHW, channels, channels, k, k) == CUDNN_STATUS_SUCCESS &&
+        cudnnSetTensor4dDescriptor(xd, fmt, t, 1, channels, 32, 32) == CUDNN_STATUS_SUCCESS &&
+        cudnnSetTensor4dDescriptor(yd, fmt, t, 1, channels, 32, 32) == CUDNN_STATUS_SUCCESS &&
+        cudnnSetFilter4dDescriptor(wd, t, fmt, channels, channels, k, k) == CUDNN_STATUS_SUCCESS &&
         cudnnSetConvolution2dDescriptor(cd, k / 2, k / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                         CUDNN_DATA_FLOAT) == CUDNN_STATUS_SUCCESS &&
         cudnnSetConvolutionMathType(cd, CUDNN_TENSOR_OP_MATH) == CUDNN_STATUS_SUCCESS) {
@@ -76,8 +76,11 @@ void *warm_cudnn(void *arg) {
     cudaSetDevice(*(int *)arg);
     cudnnHandle_t h = NULL;
     if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) return NULL;
-    query_conv(h, 64, 1); // a 1x1 and a 3x3 convolution: each kind's first query is slow
-    query_conv(h, 64, 3);
+    // a 1x1 and a 3x3 convolution (each kind's first query is slow), in both layouts conv.cu
+    // hands cuDNN (NHWC up to 256 channels, NCHW above)
+    query_conv(h, 64, 1, CUDNN_TENSOR_NHWC);
+    query_conv(h, 64, 3, CUDNN_TENSOR_NHWC);
+    query_conv(h, 512, 3, CUDNN_TENSOR_NCHW);
     cudnnDestroy(h);
     return NULL;
 }
