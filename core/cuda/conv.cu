@@ -20,8 +20,8 @@
 // (CUDNN_DATA_FLOAT compute type), taking the heuristic's first algorithm (timing them with
 // cudnnFind on the first call, as PyTorch's cudnn.benchmark does, made the SD-VAE decode 1.6 to
 // 2.8 times slower on the H200: measured and reverted, 2026-11-23). bf16/f16 convolutions of
-// up to 256 channels run in NHWC on copies of the input, output and filter (channels_last
-// below). Descriptors and the chosen algorithm are cached per shape in the context's state (a
+// up to 256 channels (multiples of 8) run in NHWC on copies of the input, output and filter
+// (channels_last below). Descriptors and the chosen algorithm are cached per shape in the context's state (a
 // VAE decode meets a dozen shapes, a denoising loop the same ones every step); the workspace
 // and the NHWC copies (at most 256 MiB a slice of images) come from the arena for the length
 // of the call. cuDNN's descriptors take int sizes and tensors under 2^31 elements, so a batch
