@@ -614,6 +614,39 @@ static void test_movement(void) {
     }
 }
 
+/* sn_cuda_transpose (the channels-last copies around cuDNN's convolutions), checked byte for
+ * byte against the host: every element size, sizes off the 32-wide tiles, and more tile rows
+ * and batches than one grid covers (its loops over grid.y and grid.z). */
+static void test_transpose(void) {
+    static const int64_t shapes[][3] = {{3, 37, 45}, {1, 65535 * 32 + 40, 2}, {70000, 2, 3}};
+    static const size_t sizes[] = {1, 2, 4, 8, 16};
+    for (int s = 0; s < 3; s++)
+        for (int e = 0; e < 5; e++) {
+            int64_t n = shapes[s][0], a = shapes[s][1], b = shapes[s][2];
+            size_t es = sizes[e], bytes = (size_t)(n * a * b) * es;
+            unsigned char *x = malloc(bytes), *want = malloc(bytes), *got = malloc(bytes);
+            void *dx = sn_cuda_malloc(bytes), *dy = sn_cuda_malloc(bytes);
+            CHECK(x && want && got && dx && dy);
+            for (size_t i = 0; i < bytes; i++) x[i] = (unsigned char)((i * 2654435761u) >> 13);
+            for (int64_t k = 0; k < n; k++)
+                for (int64_t i = 0; i < a; i++)
+                    for (int64_t j = 0; j < b; j++)
+                        memcpy(want + ((k * b + j) * a + i) * es, x + ((k * a + i) * b + j) * es, es);
+            CHECK(sn_cuda_copy_h2d(dx, x, bytes) == 0);
+            sn_cuda_transpose(gpu, dx, dy, es, n, a, b);
+            CHECKF(sn_ok(gpu), "transpose: %s", sn_error(gpu));
+            CHECK(sn_cuda_copy_d2h(got, dy, bytes) == 0);
+            CHECKF(!memcmp(got, want, bytes), "transpose (%lld, %lld, %lld) of %zu-byte elements differs",
+                   (long long)n, (long long)a, (long long)b, es);
+            record("transpose", memcmp(got, want, bytes) != 0, EXACT);
+            sn_cuda_free(dx);
+            sn_cuda_free(dy);
+            free(x);
+            free(want);
+            free(got);
+        }
+}
+
 /* --- resampling ------------------------------------------------------------------------------ */
 
 static sn_tensor f_resample(sn_ctx *c, const sn_tensor *in, int n, const params *p) {
@@ -914,6 +947,7 @@ static void run_all(void) {
     test_attention();
     if (half_dt == SN_F32) test_lookups(); /* f32 in, f32 (or table dtype) out */
     if (half_dt == SN_F32) test_movement(); /* dtype-agnostic: every dtype is covered there */
+    if (half_dt == SN_F32) test_transpose();
     test_resampling();
     test_dit("dit.pt", "dit:heads=4");
     test_dit("dit_p1.safetensors", NULL);
