@@ -176,8 +176,8 @@ extern "C" void sn_cuda_linear_gelu(sn_ctx *ctx, sn_dtype dt, const void *x, con
 }
 
 // y[i] (m, n) = a[i] (m, k) b[i] (k, n), a's batch stride sa (0: one a for all)
-static void matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y, int64_t batch,
-            int64_t m, int64_t k, int64_t n, int64_t sa) {
+static void matmul(sn_ctx *ctx, sn_dtype dt, const void *a, const void *b, void *y,
+                   int64_t batch, int64_t m, int64_t k, int64_t n, int64_t sa) {
     gemm_args g = {};
     g.type = cuda_type(dt);
     g.m = n, g.n = m, g.k = k; // y^T (n, m) = b^T (n, k) a^T (k, m)

@@ -15,7 +15,10 @@
 
 namespace {
 
-void ask_cublaslt() {
+// Each thread makes the context's device current first; errors are ignored: a failure here
+// only means the real call pays the initialization (and reports what went wrong).
+void *warm_cublaslt(void *arg) {
+    cudaSetDevice(*(int *)arg);
     cublasLtHandle_t lt = NULL;
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t a = NULL, b = NULL, c = NULL;
@@ -36,6 +39,7 @@ void ask_cublaslt() {
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (op) cublasLtMatmulDescDestroy(op);
     if (lt) cublasLtDestroy(lt);
+    return NULL;
 }
 
 void query_conv(cudnnHandle_t h, int channels, int k, cudnnTensorFormat_t fmt) {
@@ -62,14 +66,6 @@ void query_conv(cudnnHandle_t h, int channels, int k, cudnnTensorFormat_t fmt) {
     if (wd) cudnnDestroyFilterDescriptor(wd);
     if (yd) cudnnDestroyTensorDescriptor(yd);
     if (xd) cudnnDestroyTensorDescriptor(xd);
-}
-
-// Each thread makes the context's device current first; errors are ignored: a failure here
-// only means the real call pays the initialization (and reports what went wrong).
-void *warm_cublaslt(void *arg) {
-    cudaSetDevice(*(int *)arg);
-    ask_cublaslt();
-    return NULL;
 }
 
 void *warm_cudnn(void *arg) {
