@@ -159,6 +159,11 @@ int main(void) {
     run_case(&(fa_case){SN_BF16, 80, 1, 5, 2000, 0, 0, -0.1f});     /* negative scale */
     run_case(&(fa_case){SN_F16, 128, 1, 300, 300, 0, 0, 0.0f});     /* zero scale: the mean of v */
     run_case(&(fa_case){SN_BF16, 128, 2, 1024, 1024, 1, 0, 0.088f}); /* whole tiles */
+    /* more work units than multiprocessors: dense non-causal runs on a persistent grid, each
+       block taking several units (the ring and the Q buffer carried across units) */
+    run_case(&(fa_case){SN_BF16, 128, 150, 129, 200, 0, 0, 0.09f});
+    run_case(&(fa_case){SN_F16, 72, 40, 1000, 333, 0, 0, 0.12f});
+    run_case(&(fa_case){SN_BF16, 64, 64, 700, 300, 0, 0, 0.125f});
     sn_ctx_free(gpu);
     return check_summary("test_flash_attention");
 #endif

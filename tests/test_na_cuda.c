@@ -97,7 +97,7 @@ static void run_case(sn_na_params pv, sn_dtype dt, int d, int bh, int extra, flo
         }
         double rel = sqrt(num / (den > 0 ? den : 1e-300));
         printf("%-96s rel %.2e max %.2e  tiles %lld/%lld partial %lld%s\n", what, rel, mx, (long long)info.entries,
-               (long long)(info.q_tiles * info.grid_tiles), (long long)info.partial, info.identity ? " identity" : "");
+               (long long)(info.q_tiles * info.grid_tiles), (long long)info.partial, info.identity ? " identity" : info.direct ? " direct" : " gather");
         CHECKF(finite, "%s: output has NaN/Inf (unwritten elements?)", what);
         CHECKF(rel <= TOL, "%s: relative error %.3g > %.3g", what, rel, TOL);
         int c = p->axes - 1, t = dt == SN_F16;

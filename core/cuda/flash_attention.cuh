@@ -17,15 +17,17 @@
 // and the Lk tail masks are applied wherever needed, partial or not). Shared by all BH.
 //
 // Two kernels:
-//  - fa3_kernel (sm_90a): the FA3 design. One block per (query tile of 128, bh); three
-//    warpgroups: warpgroup 0 is the producer (one thread issues TMA loads of Q once and of K
-//    and V per key tile into a STAGES-deep ring, completing on mbarriers; it gives its
-//    registers away with setmaxnreg), warpgroups 1 and 2 are consumers that own 64 query rows
-//    each: S = Q K^T by wgmma with both operands in shared memory, the online softmax in
-//    registers, O += P V by wgmma with P from registers. Within a consumer, tile e's Q K^T and
-//    tile e-1's P V are issued together and tile e's softmax runs while that P V is in flight;
-//    the two consumers interleave on their own (an explicit ping-pong between them through
-//    named barriers measured no better and was dropped: docs/attention_kernel.md).
+//  - fa3_kernel (sm_90a): the FA3 design. A work unit is (query tile of 128, bh); a block
+//    takes one unit or, on a persistent grid, every gridDim.x-th one. Three warpgroups:
+//    warpgroup 0 is the producer (one thread issues TMA loads of Q per unit and of K and V per
+//    key tile into a two-stage ring, completing on mbarriers; it gives its registers away with
+//    setmaxnreg), warpgroups 1 and 2 are consumers that own 64 query rows each: S = Q K^T by
+//    wgmma with both operands in shared memory, the online softmax in registers, O += P V by
+//    wgmma with P from registers. Within a consumer, tile e's Q K^T and tile e-1's P V are
+//    issued together (O's rescaling runs between the two issues) and tile e's softmax runs
+//    while that P V is in flight; a stage's K is released as soon as its Q K^T is done and its
+//    V after its P V, so the next K loads early. The two consumers interleave on their own (an
+//    explicit ping-pong through named barriers measured no better and was dropped).
 //    Head dims are padded for the tensor cores: 64 and 128 use 128-byte swizzled panels of 64
 //    columns, 96 three 64-byte panels of 32, 72 and 80 five 32-byte panels of 16 (72 padded
 //    to 80 by TMA's zero fill of out-of-range columns).
@@ -121,6 +123,16 @@ struct NaPred {
     int T[3], nt[3]; // tile extent and tiles per group along each internal axis
     int ntt;         // tiles per group
     FastDiv dnt2, dnt1;
+    // 1: q, k and v are read straight from the grid's row-major order, each tile a TMA box of
+    // the grid (out-of-grid tokens read as zeros, as the padding); the launcher's tensor maps
+    // are then 5-D (d, internal axes 2, 1, 0, bh). Only for one dilation group and no extra
+    // tokens. 0: the tensors are already permuted (a gather ran first).
+    int direct;
+    // grid coordinates (internal axes 2, 1, 0) of tile t's first token (direct mode)
+    __device__ __forceinline__ void tile_origin(int t, int &x2, int &x1, int &x0) const {
+        const uint32_t q2 = dnt2.div((uint32_t)t), q1 = dnt1.div(q2);
+        x2 = (int)(t - q2 * nt[2]) * T[2], x1 = (int)(q2 - q1 * nt[1]) * T[1], x0 = (int)q1 * T[0];
+    }
     // keep()'s per-element form; never reached (ELEMENT predicates mask through tile_masks)
     __device__ __forceinline__ bool operator()(int, int, int) const { return true; }
 
@@ -245,19 +257,24 @@ __device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)_
 // =============================================================================================
 namespace fa3 {
 
-// Per padded head dim: swizzle width (bytes) of a shared-memory panel, panels, ring depth.
+// Per padded head dim: swizzle width (bytes) of a shared-memory panel. 64 and 128: 128-byte
+// panels of 64 columns; 80 and 96: panels of 16 and 32 columns (a 128-byte layout with a
+// part-padding second panel measured 10-13% slower there). The ring has two stages for every
+// head size: a third measured the same at d = 96 and 128 and 5-8% slower at d = 64 and 80
+// (docs/attention_kernel.md).
 template <int DP> struct Cfg;
-template <> struct Cfg<64> { static constexpr int SW = 128, STAGES = 3; };
-template <> struct Cfg<80> { static constexpr int SW = 32, STAGES = 3; };
-template <> struct Cfg<96> { static constexpr int SW = 64, STAGES = 3; };
-template <> struct Cfg<128> { static constexpr int SW = 128, STAGES = 2; };
+template <> struct Cfg<64> { static constexpr int SW = 128; };
+template <> struct Cfg<80> { static constexpr int SW = 32; };
+template <> struct Cfg<96> { static constexpr int SW = 64; };
+template <> struct Cfg<128> { static constexpr int SW = 128; };
 template <int DP> struct Geo {
-    static constexpr int SW = Cfg<DP>::SW, STAGES = Cfg<DP>::STAGES;
-    static constexpr int PANEL = SW / 2;         // columns per panel
-    static constexpr int NP = DP / PANEL;        // panels per tile
-    static constexpr int TILE_BYTES = TILE_K * DP * 2;  // one K or V tile (= one Q tile)
+    static constexpr int SW = Cfg<DP>::SW, STAGES = 2;
+    static constexpr int PANEL = SW / 2;                // columns per panel
+    static constexpr int NP = DP / PANEL;               // panels per tile
     static constexpr int PANEL_BYTES = TILE_K * SW;     // 128 rows of one panel
+    static constexpr int TILE_BYTES = NP * PANEL_BYTES; // one K or V tile (= one Q tile)
     static constexpr int LAYOUT = SW == 128 ? 1 : SW == 64 ? 2 : 3; // wgmma descriptor swizzle mode
+    // 1 KB alignment slack, Q, the K/V ring, 256 bytes of barriers
     static constexpr size_t SMEM = 1024 + (size_t)TILE_BYTES * (1 + 2 * STAGES) + 256;
 };
 static_assert(TILE_Q == 128 && TILE_K == 128, "fa3 assumes 128 x 128 tiles");
@@ -360,6 +377,11 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap *map, u
     asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n"
                  ::"r"(dst), "l"((uint64_t)map), "r"(bar), "r"(c0), "r"(c1), "r"(c2) : "memory");
 }
+__device__ __forceinline__ void tma_load5(uint32_t dst, const CUtensorMap *map, uint32_t bar, int c0, int c1, int c2,
+                                          int c3, int c4) {
+    asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6, %7}], [%2];\n"
+                 ::"r"(dst), "l"((uint64_t)map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4) : "memory");
+}
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
@@ -372,6 +394,15 @@ template <int N> __device__ __forceinline__ void reg_fence(float (&r)[N]) {
 __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo, int layout) {
     return (uint64_t)((addr & 0x3FFFF) >> 4) | (uint64_t)((lbo >> 4) & 0x3FFF) << 16 |
            (uint64_t)((sbo >> 4) & 0x3FFF) << 32 | (uint64_t)layout << 62;
+}
+
+// 2^x on the MUFU unit alone. exp2f (ex2.approx.f32) keeps denormal results by scaling around
+// the MUFU op, three more instructions per score; flushing P values below 2^-126 to zero changes
+// nothing a row's sum (>= 1) can see.
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
 }
 
 // Mask one tile of scores and fold it into the running max / sum (log2 domain) of a thread's
@@ -409,17 +440,17 @@ __device__ __forceinline__ void softmax_tile(float (&s)[64], float &m0, float &m
     if (POS) mx0 *= sl2, mx1 *= sl2;
     mx0 = fmaxf(mx0, m0), mx1 = fmaxf(mx1, m1);
     const float u0 = mx0 == -INFINITY ? 0.f : mx0, u1 = mx1 == -INFINITY ? 0.f : mx1;
-    a0 = exp2f(m0 - u0), a1 = exp2f(m1 - u1);
+    a0 = ex2(m0 - u0), a1 = ex2(m1 - u1);
     m0 = mx0, m1 = mx1;
     float s0 = 0.f, s1 = 0.f;
 #pragma unroll
     for (int j = 0; j < 16; j++) {
         if (POS) {
-            s[4 * j] = exp2f(fmaf(s[4 * j], sl2, -u0)), s[4 * j + 1] = exp2f(fmaf(s[4 * j + 1], sl2, -u0));
-            s[4 * j + 2] = exp2f(fmaf(s[4 * j + 2], sl2, -u1)), s[4 * j + 3] = exp2f(fmaf(s[4 * j + 3], sl2, -u1));
+            s[4 * j] = ex2(fmaf(s[4 * j], sl2, -u0)), s[4 * j + 1] = ex2(fmaf(s[4 * j + 1], sl2, -u0));
+            s[4 * j + 2] = ex2(fmaf(s[4 * j + 2], sl2, -u1)), s[4 * j + 3] = ex2(fmaf(s[4 * j + 3], sl2, -u1));
         } else {
-            s[4 * j] = exp2f(s[4 * j] - u0), s[4 * j + 1] = exp2f(s[4 * j + 1] - u0);
-            s[4 * j + 2] = exp2f(s[4 * j + 2] - u1), s[4 * j + 3] = exp2f(s[4 * j + 3] - u1);
+            s[4 * j] = ex2(s[4 * j] - u0), s[4 * j + 1] = ex2(s[4 * j + 1] - u0);
+            s[4 * j + 2] = ex2(s[4 * j + 2] - u1), s[4 * j + 3] = ex2(s[4 * j + 3] - u1);
         }
         s0 += s[4 * j] + s[4 * j + 1], s1 += s[4 * j + 2] + s[4 * j + 3];
     }
@@ -447,48 +478,75 @@ __global__ void __launch_bounds__(384, 1)
     extern __shared__ unsigned char smem_raw[];
     const uint32_t base = (smem_u32(smem_raw) + 1023) & ~1023u;
     const uint32_t sQ = base, sK = sQ + G::TILE_BYTES, sV = sK + S * G::TILE_BYTES;
-    const uint32_t bars = sV + S * G::TILE_BYTES; // q, full_k[S], full_v[S], empty[S]
-    const uint32_t bar_q = bars, full_k = bars + 8, full_v = full_k + 8 * S, empty = full_v + 8 * S;
+    const uint32_t bars = sV + S * G::TILE_BYTES; // q, q_empty, full_k[S], full_v[S], empty_k[S], empty_v[S]
+    const uint32_t bar_q = bars, q_empty = bars + 8, full_k = bars + 16, full_v = full_k + 8 * S;
+    const uint32_t empty_k = full_v + 8 * S, empty_v = empty_k + 8 * S;
 
-    const int qt = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x, bh = blockIdx.y;
-    const int q0 = qt * TILE_Q;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    const TileList tl = tile_list(p, qt);
+    const int n_units = p.n_qtiles * p.bh;
+    // Work unit u = (query tile, slice): slice-major so that the blocks running at once share K
+    // and V in L2; causal runs take the longest query tiles first.
+    auto unit_tile = [&](int u) { const int r = u % p.n_qtiles; return p.causal ? p.n_qtiles - 1 - r : r; };
 
     if (threadIdx.x == 0) {
         mbar_init(bar_q, 1);
+        mbar_init(q_empty, 256);
         for (int s = 0; s < S; s++) {
             mbar_init(full_k + 8 * s, 1);
             mbar_init(full_v + 8 * s, 1);
-            mbar_init(empty + 8 * s, 256);
+            mbar_init(empty_k + 8 * s, 256);
+            mbar_init(empty_v + 8 * s, 256);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     }
     __syncthreads();
 
+    // A block takes units blockIdx.x, + gridDim.x, ... (the launcher may start fewer blocks than
+    // units: a persistent grid). `it` counts the key tiles the block has passed through the ring
+    // (stage it % S, phase (it / S) & 1); Q has one buffer, refilled for unit n once the
+    // consumers have issued their last Q K^T of unit n - 1 (q_empty), so the next unit's Q and
+    // first K/V arrive while the consumers finish the previous one.
     if (wg == 0) { // ---------------------------------------------------------------- producer
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
         if (tid == 0) {
-            mbar_expect_tx(bar_q, G::TILE_BYTES);
-            for (int pn = 0; pn < G::NP; pn++) tma_load(sQ + pn * G::PANEL_BYTES, &tq, bar_q, pn * G::PANEL, q0, bh);
-            for (int e = 0; e < tl.count; e++) {
-                const int s = e % S;
-                const uint32_t ph = (e / S) & 1;
-                const int k0 = tl.tile(e) * TILE_K;
-                mbar_wait(empty + 8 * s, ph ^ 1);
-                mbar_expect_tx(full_k + 8 * s, G::TILE_BYTES);
-                for (int pn = 0; pn < G::NP; pn++)
-                    tma_load(sK + s * G::TILE_BYTES + pn * G::PANEL_BYTES, &tk, full_k + 8 * s, pn * G::PANEL, k0, bh);
-                mbar_expect_tx(full_v + 8 * s, G::TILE_BYTES);
-                for (int pn = 0; pn < G::NP; pn++)
-                    tma_load(sV + s * G::TILE_BYTES + pn * G::PANEL_BYTES, &tv, full_v + 8 * s, pn * G::PANEL, k0, bh);
+            for (const CUtensorMap *m : {&tq, &tk, &tv}) asm volatile("prefetch.tensormap [%0];\n" ::"l"(m) : "memory");
+            // tile t (128 rows) of slice bh into dst, panel by panel
+            auto load_tile = [&](uint32_t dst, const CUtensorMap *m, uint32_t bar, int t, int bh) {
+                if constexpr (Pred::ELEMENT) {
+                    if (pred.direct) {
+                        int x2, x1, x0;
+                        pred.tile_origin(t, x2, x1, x0);
+                        for (int pn = 0; pn < G::NP; pn++) tma_load5(dst + pn * G::PANEL_BYTES, m, bar, pn * G::PANEL, x2, x1, x0, bh);
+                        return;
+                    }
+                }
+                for (int pn = 0; pn < G::NP; pn++) tma_load(dst + pn * G::PANEL_BYTES, m, bar, pn * G::PANEL, t * TILE_K, bh);
+            };
+            uint32_t it = 0;
+            for (int u = blockIdx.x, n = 0; u < n_units; u += gridDim.x, n++) {
+                const int qt = unit_tile(u), bh = u / p.n_qtiles;
+                const TileList tl = tile_list(p, qt);
+                mbar_wait(q_empty, (n & 1) ^ 1);
+                mbar_expect_tx(bar_q, G::TILE_BYTES);
+                load_tile(sQ, &tq, bar_q, qt, bh);
+                for (int e = 0; e < tl.count; e++, it++) {
+                    const int s = it % S;
+                    const uint32_t ph = (it / S) & 1;
+                    const int kt = tl.tile(e);
+                    mbar_wait(empty_k + 8 * s, ph ^ 1);
+                    mbar_expect_tx(full_k + 8 * s, G::TILE_BYTES);
+                    load_tile(sK + s * G::TILE_BYTES, &tk, full_k + 8 * s, kt, bh);
+                    mbar_wait(empty_v + 8 * s, ph ^ 1);
+                    mbar_expect_tx(full_v + 8 * s, G::TILE_BYTES);
+                    load_tile(sV + s * G::TILE_BYTES, &tv, full_v + 8 * s, kt, bh);
+                }
             }
         }
     } else { // ------------------------------------------------------------------------ consumers
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
     const int cw = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    const int r0 = q0 + cw * 64 + warp * 16 + g, r1 = r0 + 8;
+    const int lr0 = cw * 64 + warp * 16 + g, lr1 = lr0 + 8; // the thread's two rows in the tile
     // descriptors without the start address; per k-step offsets are added to the address field
     const uint64_t dq = desc(sQ + cw * 64 * G::SW, 16, 8 * G::SW, G::LAYOUT);
     const uint64_t dk = desc(sK, 16, 8 * G::SW, G::LAYOUT);
@@ -496,24 +554,29 @@ __global__ void __launch_bounds__(384, 1)
     auto kstep = [](int kk) -> uint32_t { // byte offset of k-step kk (16 columns) in a K-major tile
         return (uint32_t)((kk * 16 / G::PANEL) * G::PANEL_BYTES + (kk * 16 % G::PANEL) * 2);
     };
+    // the predicate's per-row table, after the barriers (256 bytes reserved for them)
+    unsigned char *psm = smem_raw + (bars + 256 - smem_u32(smem_raw));
+    float o[DP / 2], s[64];
+    uint32_t pa[8][4];
 
-    float o[DP / 2];
+    uint32_t it = 0;
+    for (int u = blockIdx.x, n = 0; u < n_units; u += gridDim.x, n++) {
+    const int qt = unit_tile(u), bh = u / p.n_qtiles, q0 = qt * TILE_Q;
+    const int r0 = q0 + lr0, r1 = q0 + lr1;
+    const TileList tl = tile_list(p, qt);
 #pragma unroll
     for (int i = 0; i < DP / 2; i++) o[i] = 0.f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
-    float s[64];
-    uint32_t pa[8][4];
-    // the predicate's per-row table, after the barriers (256 bytes reserved for them)
-    unsigned char *psm = smem_raw + (bars + 256 - smem_u32(smem_raw));
     if constexpr (Pred::ELEMENT) {
-        if (t == 0) pred.init_rows(psm, qt, r0 - q0, r1 - q0);
+        __syncwarp(); // the previous unit's reads are done
+        if (t == 0) pred.init_rows(psm, qt, lr0, lr1);
         __syncwarp(); // the rows of a quad are written and read by that quad's warp only
     }
 
-    mbar_wait(bar_q, 0);
+    mbar_wait(bar_q, n & 1);
     auto issue_qk = [&](int e) {
-        const int st = e % S;
-        mbar_wait(full_k + 8 * st, (e / S) & 1);
+        const int st = (it + e) % S;
+        mbar_wait(full_k + 8 * st, ((it + e) / S) & 1);
         reg_fence(s);
         wg_fence();
 #pragma unroll
@@ -523,8 +586,8 @@ __global__ void __launch_bounds__(384, 1)
         reg_fence(s);
     };
     auto issue_pv = [&](int e) {
-        const int st = e % S;
-        mbar_wait(full_v + 8 * st, (e / S) & 1);
+        const int st = (it + e) % S;
+        mbar_wait(full_v + 8 * st, ((it + e) / S) & 1);
         reg_fence(o);
         wg_fence();
 #pragma unroll
@@ -532,6 +595,10 @@ __global__ void __launch_bounds__(384, 1)
         wg_commit();
         reg_fence(o);
     };
+    // K and V of a stage are released apart: K once its Q K^T is done, so that the next K can
+    // arrive while this tile's P V still runs
+    auto release_k = [&](int e) { mbar_arrive(empty_k + 8 * ((it + e) % S)); };
+    auto release_v = [&](int e) { mbar_arrive(empty_v + 8 * ((it + e) % S)); };
     auto softmax = [&](int e, float &a0, float &a1) {
         const int kt = tl.tile(e);
         const bool part = tl.is_partial(e);
@@ -539,7 +606,7 @@ __global__ void __launch_bounds__(384, 1)
             const int k0 = kt * TILE_K;
             const bool masked = k0 + TILE_K > p.lk || (p.causal && k0 + TILE_K - 1 > q0);
             uint32_t em0 = ~0u, em1 = ~0u;
-            if (part) pred.tile_masks(psm, qt, kt, r0 - q0, r1 - q0, t, em0, em1);
+            if (part) pred.tile_masks(psm, qt, kt, lr0, lr1, t, em0, em1);
             softmax_tile<POS>(s, m0, m1, l0, l1, a0, a1, p, pred, masked, part, bh, k0, r0, r1, t, em0, em1);
         } else {
             const bool masked = tile_needs_mask(p, tl, e, kt, q0);
@@ -548,30 +615,40 @@ __global__ void __launch_bounds__(384, 1)
     };
 
     if (tl.count > 0) {
-        float a0, a1;
+        float a0, a1; // the factors that take O from tile e-1's running max to tile e's
         issue_qk(0);
         wg_wait<0>();
         reg_fence(s);
+        release_k(0);
+        if (tl.count == 1) mbar_arrive(q_empty); // the unit's last Q K^T is done: Q may be refilled
         softmax(0, a0, a1);
         to_frag<T>(s, pa);
         for (int e = 1; e < tl.count; e++) {
             issue_qk(e);
+            // O (final through P V of tile e-2) takes tile e-1's max while Q K^T(e) runs
+#pragma unroll
+            for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
             issue_pv(e - 1);
             wg_wait<1>(); // S of tile e is ready; P V of tile e-1 may still run
             reg_fence(s);
+            release_k(e);
+            if (e == tl.count - 1) mbar_arrive(q_empty);
             softmax(e, a0, a1);
             wg_wait<0>();
             reg_fence(o);
-            mbar_arrive(empty + 8 * ((e - 1) % S));
+            release_v(e - 1);
             to_frag<T>(s, pa);
-#pragma unroll
-            for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
         }
+#pragma unroll
+        for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
         issue_pv(tl.count - 1);
         wg_wait<0>();
         reg_fence(o);
-        mbar_arrive(empty + 8 * ((tl.count - 1) % S));
+        release_v(tl.count - 1);
+    } else {
+        mbar_arrive(q_empty);
     }
+    it += tl.count;
 
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -590,6 +667,7 @@ __global__ void __launch_bounds__(384, 1)
             if (w1 >= 0) yg[((int64_t)w1 * d + c) / 2] = Ty<T>::pack(o[4 * j + 2] * i1, o[4 * j + 3] * i1);
         }
     }
+    } // units
     } // consumers
 #else
     __trap(); // built for another target: the launcher only runs it on sm_90a
@@ -613,7 +691,8 @@ static inline encode_fn tma_encode_fn() {
     return fn;
 }
 // A (bh, L, d) tensor seen as 3-D for TMA, boxes of one panel x 128 rows x 1 slice; rows past
-// L and columns past d read as zeros.
+// L and columns past d read as zeros. L2 promotion of 128 bytes: 256 cost 10% at d = 72, whose
+// 144-byte rows straddle the larger lines.
 template <typename T, int DP>
 static inline bool make_map(CUtensorMap *m, const void *ptr, int bh, int L, int d) {
     using G = Geo<DP>;
@@ -627,25 +706,61 @@ static inline bool make_map(CUtensorMap *m, const void *ptr, int bh, int L, int 
                                           : CU_TENSOR_MAP_SWIZZLE_32B;
     CUresult r = enc(m, Ty<T>::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
                      const_cast<void *>(ptr), dim, stride, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, sw,
-                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     return r == CUDA_SUCCESS;
 }
 
 // POS: the softmax takes the max of the raw scores and fuses the scaling into exp2's argument,
 // valid for scale > 0 (the usual case); other scales get the variant that scales first. A
 // run-time branch between the two inside the kernel cost 25% (docs/attention_kernel.md).
+// NaPred's direct mode: q, k or v as (bh, grid, d) with the grid row-major over the internal
+// axes 0, 1, 2 (size 1 where unused), seen as 5-D (d, axis 2, axis 1, axis 0, bh), boxes of one
+// panel x one tile (T[2], T[1], T[0]) x 1 slice: the tile's 128 tokens in row-major order, as
+// the permutation has them; tokens outside the grid read as zeros.
+template <typename T, int DP>
+static inline bool make_grid_map(CUtensorMap *m, const void *ptr, int bh, int d, const NaPred &pr) {
+    using G = Geo<DP>;
+    encode_fn enc = tma_encode_fn();
+    if (!enc) return false;
+    cuuint64_t S[3];
+    for (int i = 0; i < 3; i++) S[i] = i >= pr.off ? (cuuint64_t)pr.na.size[i - pr.off] : 1;
+    cuuint64_t dim[5] = {(cuuint64_t)d, S[2], S[1], S[0], (cuuint64_t)bh};
+    cuuint64_t row = (cuuint64_t)d * 2;
+    cuuint64_t stride[4] = {row, row * S[2], row * S[2] * S[1], row * S[2] * S[1] * S[0]};
+    cuuint32_t box[5] = {(cuuint32_t)G::PANEL, (cuuint32_t)pr.T[2], (cuuint32_t)pr.T[1], (cuuint32_t)pr.T[0], 1};
+    cuuint32_t es[5] = {1, 1, 1, 1, 1};
+    CUtensorMapSwizzle sw = G::SW == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+                            : G::SW == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                          : CU_TENSOR_MAP_SWIZZLE_32B;
+    CUresult r = enc(m, Ty<T>::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+                     const_cast<void *>(ptr), dim, stride, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, sw,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS;
+}
+
+// blocks: how many blocks to start (each takes every blocks-th work unit); 0 or more than the
+// units: one block per unit.
 template <typename T, int DP, class Pred = DensePred>
-cudaError_t launch(const Params &p, cudaStream_t st, Pred pred = Pred()) {
+cudaError_t launch(const Params &p, cudaStream_t st, Pred pred = Pred(), int blocks = 0) {
     CUtensorMap tq, tk, tv;
-    if (!make_map<T, DP>(&tq, p.q, p.bh, p.lq, p.d) || !make_map<T, DP>(&tk, p.k, p.bh, p.lk, p.d) ||
-        !make_map<T, DP>(&tv, p.v, p.bh, p.lk, p.d))
+    bool direct = false;
+    if constexpr (Pred::ELEMENT) direct = pred.direct;
+    if (direct) {
+        if constexpr (Pred::ELEMENT) {
+            if (!make_grid_map<T, DP>(&tq, p.q, p.bh, p.d, pred) || !make_grid_map<T, DP>(&tk, p.k, p.bh, p.d, pred) ||
+                !make_grid_map<T, DP>(&tv, p.v, p.bh, p.d, pred))
+                return cudaErrorInvalidValue;
+        }
+    } else if (!make_map<T, DP>(&tq, p.q, p.bh, p.lq, p.d) || !make_map<T, DP>(&tk, p.k, p.bh, p.lk, p.d) ||
+               !make_map<T, DP>(&tv, p.v, p.bh, p.lk, p.d))
         return cudaErrorInvalidValue;
     auto kern = p.scale_log2 > 0.f ? fa3_kernel<T, DP, Pred, true> : fa3_kernel<T, DP, Pred, false>;
     const size_t sm = Geo<DP>::SMEM + Pred::SMEM_BYTES;
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
     if (e != cudaSuccess) return e;
-    dim3 grid((p.lq + TILE_Q - 1) / TILE_Q, p.bh);
-    kern<<<grid, 384, sm, st>>>(tq, tk, tv, p, pred);
+    const int64_t units = (int64_t)p.n_qtiles * p.bh;
+    if (units < 1 || units > INT32_MAX) return cudaErrorInvalidValue;
+    kern<<<(unsigned)(blocks > 0 && blocks < units ? blocks : units), 384, sm, st>>>(tq, tk, tv, p, pred);
     return cudaGetLastError();
 }
 } // namespace fa3

@@ -10,8 +10,8 @@
  * Requirements the caller (core/ops.c) must check first, sn_fa_supported() says yes to them:
  *   - dt is SN_BF16 or SN_F16 and d is 64, 72, 80, 96 or 128 (72 runs padded to 80 inside);
  *   - the four pointers are 16-byte aligned (arena tensors are: the arena aligns to 64);
- *   - 1 <= lq, lk < 2^31 and bh <= 65535 (the grid's y size); lq and lk need not be tile
- *     multiples and may differ.
+ *   - 1 <= lq, lk < 2^31 and bh * ceil(lq / tile_q) < 2^31 (the work units); lq and lk need
+ *     not be tile multiples and may differ.
  * `scale` is any finite float (negative and zero too). `causal` keeps key j for query i when
  * j <= i (top-left aligned, as torch's is_causal). A row that sees no key at all gives zeros.
  *

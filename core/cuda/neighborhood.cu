@@ -156,6 +156,10 @@ int make_host_plan(const sn_na_params *kpp, int64_t lq, int64_t extra, HostPlan 
     pr.ntt = best.ntt;
     pr.dnt2.init((uint32_t)pr.nt[2]);
     pr.dnt1.init((uint32_t)pr.nt[1]);
+    // one dilation group and no extra tokens: the kernel reads the tiles straight from the grid
+    int groups = 1;
+    for (int a = 0; a < axes; a++) groups *= kp.dilation[a];
+    pr.direct = !hp->identity && groups == 1 && extra == 0;
     // permutation: perm[permuted row] = grid token or -1 (padding); inv[token] = permuted row
     std::vector<int32_t> &perm = hp->perm, &inv = hp->inv;
     perm.assign(hp->identity ? 0 : best_np, -1), inv.assign(hp->identity ? 0 : lq, -1);
@@ -245,6 +249,7 @@ Plan *get_plan(sn_ctx *ctx, const sn_na_params *p, int64_t lq, int64_t lk) {
     memset(&in, 0, sizeof in);
     for (int a = 0; a < axes; a++) in.tile[a] = shape[a];
     in.identity = pl->identity;
+    in.direct = pl->pred.direct;
     in.padded = best_np, in.q_tiles = best_np / TILE, in.grid_tiles = best_np / TILE;
     in.entries = best.entries, in.partial = best.npartial, in.extra_tiles = (extra + TILE - 1) / TILE;
     plans.push_back(pl);
@@ -353,6 +358,9 @@ extern "C" void sn_cuda_na_attention(sn_ctx *ctx, sn_dtype dt, const void *q, co
     void *qp = (void *)q, *kp = (void *)k, *vp = (void *)v, *yp = y;
     if (pl->identity) {
         fp.lq = (int)lq, fp.lk = (int)lk;
+    } else if (pl->pred.direct) { // the kernel's loads do the permutation, its epilogue the inverse
+        fp.lq = fp.lk = (int)pl->np;
+        fp.y_row = pl->perm, fp.y_rows = (int)lq;
     } else {
         const int64_t np = pl->np, nk = np + extra;
         const size_t row = (size_t)d * 2;

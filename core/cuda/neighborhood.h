@@ -25,8 +25,10 @@
  *      cudaMalloc, never freed: a few MB per parameter set), keyed by (device, p, lk - lq).
  *      Building it uploads and synchronizes the stream once; it therefore fails while a CUDA
  *      graph captures the context: call sn_cuda_na_prepare (or one eager call) first.
- *   2. unless the permutation is the identity (1-D, dilation 1, and lq a multiple of 128 or
- *      no extra tokens), a gather of q, k, v into the permuted order (padding rows zero) in
+ *   2. the permutation of q, k, v: none when it is the identity (1-D, dilation 1, and lq a
+ *      multiple of 128 or no extra tokens); none either with one dilation group and no extra
+ *      tokens ("direct": the kernel loads each tile as a TMA box of the grid, tokens outside
+ *      it read as zeros); otherwise a gather into the permuted order (padding rows zero) in
  *      arena scratch: bh * (Np + 2 (Np + lk - lq)) * d * 2 bytes, where Np = prod(dilation) *
  *      tiles per group * 128 >= lq; released (scope) before returning;
  *   3. the attention kernel over the schedule (one block per (query tile, bh)); its epilogue
@@ -61,6 +63,7 @@ void sn_cuda_na_prepare(sn_ctx *ctx, const sn_na_params *p, int64_t lq, int64_t 
 typedef struct {
     int tile[3];        /* tile shape over the real axes (first `axes` entries) */
     int identity;       /* 1: no permutation needed */
+    int direct;         /* 1: the kernel's loads permute (no gather) */
     int64_t padded;     /* Np: permuted grid tokens, padding included */
     int64_t q_tiles;    /* Np / 128 */
     int64_t grid_tiles; /* key tiles of the grid (= q_tiles) */

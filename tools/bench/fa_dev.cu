@@ -50,7 +50,8 @@ static float h2f(uint16_t u, bool bf) {
     return __half2float(*(__half *)&u);
 }
 
-enum Kern { FA2 = 2, FA3 = 3 }; // fa3: the product's version
+enum Kern { FA2 = 2, FA3 = 3, FA3P = 4 }; // fa3: one block per work unit; fa3p: persistent grid
+static int n_sms = 132;
 
 template <typename T, class Pred> static cudaError_t run_dp(Kern k, int dp, const Params &p, Pred pred, cudaStream_t st) {
     if (k == FA2) {
@@ -60,19 +61,21 @@ template <typename T, class Pred> static cudaError_t run_dp(Kern k, int dp, cons
         case 96: return fa2::launch<T, 96>(p, st, pred);
         case 128: return fa2::launch<T, 128>(p, st, pred);
         }
-    } else if (k == FA3) {
+    } else if (k == FA3 || k == FA3P) {
+        const int blocks = k == FA3P ? n_sms : 0;
         switch (dp) {
-        case 64: return fa3::launch<T, 64, Pred>(p, st, pred);
-        case 80: return fa3::launch<T, 80, Pred>(p, st, pred);
-        case 96: return fa3::launch<T, 96, Pred>(p, st, pred);
-        case 128: return fa3::launch<T, 128, Pred>(p, st, pred);
+        case 64: return fa3::launch<T, 64, Pred>(p, st, pred, blocks);
+        case 80: return fa3::launch<T, 80, Pred>(p, st, pred, blocks);
+        case 96: return fa3::launch<T, 96, Pred>(p, st, pred, blocks);
+        case 128: return fa3::launch<T, 128, Pred>(p, st, pred, blocks);
         }
     }
     return cudaErrorInvalidValue;
 }
 static const char *kname(Kern k) {
     static char b[16];
-    if (k < 1000) snprintf(b, sizeof b, "fa%d", (int)k);
+    if (k == FA3P) snprintf(b, sizeof b, "fa3p");
+    else if (k < 1000) snprintf(b, sizeof b, "fa%d", (int)k);
     else snprintf(b, sizeof b, "fa3v%d", (int)k - 1000);
     return b;
 }
@@ -205,17 +208,30 @@ static void checks(const std::vector<Kern> &kerns, int *fails) {
     cases.push_back({true, 128, 4, 2048, 2048, 1, 0, 0.088f});
     for (Kern k : kerns)
         for (const Case &c : cases) {
-            if (k != FA2 && k != FA3) continue; // the timing-only versions
+            if (k != FA2 && k != FA3 && k != FA3P) continue; // the timing-only versions
             double mx, e = check_case(k, c, &mx);
             bool ok = e <= 1e-2;
             if (!ok) ++*fails;
-            printf("check fa%d %s d=%3d bh=%d lq=%4d lk=%4d causal=%d sched=%d scale=%+.3f: rel %.2e max %.2e %s\n", (int)k,
+            printf("check %s %s d=%3d bh=%d lq=%4d lk=%4d causal=%d sched=%d scale=%+.3f: rel %.2e max %.2e %s\n", kname(k),
                    c.bf ? "bf16" : "fp16", c.d, c.bh, c.lq, c.lk, c.causal, c.sched, c.scale, e, mx, ok ? "ok" : "FAIL");
         }
 }
 
 static void bench(const std::vector<Kern> &kerns) {
-    struct S { int b, h, l, d; } shapes[] = {{8, 16, 1024, 72}, {4, 16, 4096, 72}, {1, 24, 4096, 128}, {1, 24, 16384, 128}, {1, 12, 32760, 128}};
+    struct S { int b, h, l, d; };
+    std::vector<S> shapes = {{8, 16, 1024, 72}, {4, 16, 4096, 72}, {1, 24, 4096, 128}, {1, 24, 16384, 128}, {1, 12, 32760, 128}};
+    if (const char *env = getenv("FA_SHAPES")) { // "BxHxLxd,BxHxLxd..."
+        shapes.clear();
+        for (const char *c = env; *c;) {
+            S x;
+            int used = 0;
+            if (sscanf(c, "%dx%dx%dx%d%n", &x.b, &x.h, &x.l, &x.d, &used) != 4) break;
+            shapes.push_back(x);
+            c += used;
+            if (*c == ',') c++;
+        }
+    }
+    const int reps_env = getenv("FA_REPS") ? atoi(getenv("FA_REPS")) : 0;
     printf("\n%-8s %-22s %10s %10s\n", "kernel", "B x H x L x d", "ms", "TFLOP/s");
     for (const S &s : shapes) {
         const int bh = s.b * s.h;
@@ -239,7 +255,7 @@ static void bench(const std::vector<Kern> &kerns) {
                 CK(run(k, true, p, DensePred()));
             }
             CK(cudaDeviceSynchronize());
-            const int reps = flops > 1e12 ? 20 : 60;
+            const int reps = reps_env > 0 ? reps_env : flops > 1e12 ? 20 : 60;
             std::vector<float> ms;
             cudaEvent_t a, b;
             CK(cudaEventCreate(&a));
@@ -273,12 +289,14 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "bench")) do_bench = true;
         if (!strcmp(argv[i], "fa2")) kerns.push_back(FA2);
         if (!strcmp(argv[i], "fa3")) kerns.push_back(FA3);
+        if (!strcmp(argv[i], "fa3p")) kerns.push_back(FA3P);
     }
     if (!do_check && !do_bench) do_check = do_bench = true;
-    if (kerns.empty()) kerns = {FA2, FA3};
+    if (kerns.empty()) kerns = {FA2, FA3, FA3P};
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+    n_sms = prop.multiProcessorCount;
     int fails = 0;
     if (do_check) checks(kerns, &fails);
     if (do_bench) bench(kerns);
