@@ -405,6 +405,18 @@ __device__ __forceinline__ float ex2(float x) {
     return y;
 }
 
+// An ELEMENT predicate's row masks on one tile of raw scores (bit j + 16 c of a row's mask
+// keeps column 8 j + 2 t + c). A loop of its own, run on partial entries only: folded into the
+// softmax it cost every full tile two instructions per score. Only for scale > 0 (softmax_tile
+// then takes the max of the raw scores); other scales mask inside softmax_tile, after scaling.
+__device__ __forceinline__ void apply_row_masks(float (&s)[64], uint32_t em0, uint32_t em1) {
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (!(((c < 2 ? em0 : em1) >> (j + 16 * (c & 1))) & 1u)) s[4 * j + c] = -INFINITY;
+}
+
 // Mask one tile of scores and fold it into the running max / sum (log2 domain) of a thread's
 // two rows; leaves P = exp2(scale_log2 s - max) in s and returns the factors for O. POS (scale
 // > 0): the max is taken on the raw scores and the scaling fused into exp2's argument (one FFMA
@@ -425,7 +437,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[64], float &m0, float &m
                 int kj = k0 + j * 8 + 2 * t + (c & 1), qi = c < 2 ? r0 : r1;
                 if (!keep(p, pred, Pred::ELEMENT ? false : part, bh, qi, kj)) x = -INFINITY;
             }
-            if constexpr (Pred::ELEMENT) { // row masks of a partial entry (all ones otherwise)
+            if constexpr (Pred::ELEMENT && !POS) { // row masks, after the scaling (see apply_row_masks)
                 if (!(((c < 2 ? em0 : em1) >> (j + 16 * (c & 1))) & 1u)) x = -INFINITY;
             }
             s[4 * j + c] = x;
@@ -606,7 +618,10 @@ __global__ void __launch_bounds__(384, 1)
             const int k0 = kt * TILE_K;
             const bool masked = k0 + TILE_K > p.lk || (p.causal && k0 + TILE_K - 1 > q0);
             uint32_t em0 = ~0u, em1 = ~0u;
-            if (part) pred.tile_masks(psm, qt, kt, lr0, lr1, t, em0, em1);
+            if (part) {
+                pred.tile_masks(psm, qt, kt, lr0, lr1, t, em0, em1);
+                if (POS) apply_row_masks(s, em0, em1);
+            }
             softmax_tile<POS>(s, m0, m1, l0, l1, a0, a1, p, pred, masked, part, bh, k0, r0, r1, t, em0, em1);
         } else {
             const bool masked = tile_needs_mask(p, tl, e, kt, q0);
