@@ -705,54 +705,52 @@ static inline encode_fn tma_encode_fn() {
     }
     return fn;
 }
-// A (bh, L, d) tensor seen as 3-D for TMA, boxes of one panel x 128 rows x 1 slice; rows past
-// L and columns past d read as zeros. L2 promotion of 128 bytes: 256 cost 10% at d = 72, whose
-// 144-byte rows straddle the larger lines.
+// A rank-dimensional tensor map over ptr (dimension 0: the head's d columns), boxes of one
+// panel of columns with the panel's swizzle; coordinates outside read as zeros. L2 promotion of
+// 128 bytes: 256 cost 10% at d = 72, whose 144-byte rows straddle the larger lines.
 template <typename T, int DP>
-static inline bool make_map(CUtensorMap *m, const void *ptr, int bh, int L, int d) {
+static inline bool encode_map(CUtensorMap *m, const void *ptr, int rank, const cuuint64_t *dim,
+                              const cuuint64_t *stride, const cuuint32_t *box) {
     using G = Geo<DP>;
     encode_fn enc = tma_encode_fn();
     if (!enc) return false;
-    cuuint64_t dim[3] = {(cuuint64_t)d, (cuuint64_t)L, (cuuint64_t)bh};
-    cuuint64_t stride[2] = {(cuuint64_t)d * 2, (cuuint64_t)L * d * 2};
-    cuuint32_t box[3] = {(cuuint32_t)G::PANEL, 128, 1}, es[3] = {1, 1, 1};
+    const cuuint32_t es[5] = {1, 1, 1, 1, 1};
     CUtensorMapSwizzle sw = G::SW == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
                             : G::SW == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
                                           : CU_TENSOR_MAP_SWIZZLE_32B;
-    CUresult r = enc(m, Ty<T>::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
+    CUresult r = enc(m, Ty<T>::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, rank,
                      const_cast<void *>(ptr), dim, stride, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, sw,
                      CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     return r == CUDA_SUCCESS;
 }
-
-// POS: the softmax takes the max of the raw scores and fuses the scaling into exp2's argument,
-// valid for scale > 0 (the usual case); other scales get the variant that scales first. A
-// run-time branch between the two inside the kernel cost 25% (docs/attention_kernel.md).
+// A (bh, L, d) tensor seen as 3-D, boxes of one panel x 128 rows x 1 slice; rows past L and
+// columns past d read as zeros.
+template <typename T, int DP>
+static inline bool make_map(CUtensorMap *m, const void *ptr, int bh, int L, int d) {
+    const cuuint64_t dim[3] = {(cuuint64_t)d, (cuuint64_t)L, (cuuint64_t)bh};
+    const cuuint64_t stride[2] = {(cuuint64_t)d * 2, (cuuint64_t)L * d * 2};
+    const cuuint32_t box[3] = {(cuuint32_t)Geo<DP>::PANEL, 128, 1};
+    return encode_map<T, DP>(m, ptr, 3, dim, stride, box);
+}
 // NaPred's direct mode: q, k or v as (bh, grid, d) with the grid row-major over the internal
 // axes 0, 1, 2 (size 1 where unused), seen as 5-D (d, axis 2, axis 1, axis 0, bh), boxes of one
 // panel x one tile (T[2], T[1], T[0]) x 1 slice: the tile's 128 tokens in row-major order, as
 // the permutation has them; tokens outside the grid read as zeros.
 template <typename T, int DP>
 static inline bool make_grid_map(CUtensorMap *m, const void *ptr, int bh, int d, const NaPred &pr) {
-    using G = Geo<DP>;
-    encode_fn enc = tma_encode_fn();
-    if (!enc) return false;
     cuuint64_t S[3];
     for (int i = 0; i < 3; i++) S[i] = i >= pr.off ? (cuuint64_t)pr.na.size[i - pr.off] : 1;
-    cuuint64_t dim[5] = {(cuuint64_t)d, S[2], S[1], S[0], (cuuint64_t)bh};
-    cuuint64_t row = (cuuint64_t)d * 2;
-    cuuint64_t stride[4] = {row, row * S[2], row * S[2] * S[1], row * S[2] * S[1] * S[0]};
-    cuuint32_t box[5] = {(cuuint32_t)G::PANEL, (cuuint32_t)pr.T[2], (cuuint32_t)pr.T[1], (cuuint32_t)pr.T[0], 1};
-    cuuint32_t es[5] = {1, 1, 1, 1, 1};
-    CUtensorMapSwizzle sw = G::SW == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
-                            : G::SW == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
-                                          : CU_TENSOR_MAP_SWIZZLE_32B;
-    CUresult r = enc(m, Ty<T>::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
-                     const_cast<void *>(ptr), dim, stride, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, sw,
-                     CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    return r == CUDA_SUCCESS;
+    const cuuint64_t dim[5] = {(cuuint64_t)d, S[2], S[1], S[0], (cuuint64_t)bh};
+    const cuuint64_t row = (cuuint64_t)d * 2;
+    const cuuint64_t stride[4] = {row, row * S[2], row * S[2] * S[1], row * S[2] * S[1] * S[0]};
+    const cuuint32_t box[5] = {(cuuint32_t)Geo<DP>::PANEL, (cuuint32_t)pr.T[2], (cuuint32_t)pr.T[1],
+                               (cuuint32_t)pr.T[0], 1};
+    return encode_map<T, DP>(m, ptr, 5, dim, stride, box);
 }
 
+// POS: the softmax takes the max of the raw scores and fuses the scaling into exp2's argument,
+// valid for scale > 0 (the usual case); other scales get the variant that scales first. A
+// run-time branch between the two inside the kernel cost 25% (docs/attention_kernel.md).
 // blocks: how many blocks to start (each takes every blocks-th work unit); 0 or more than the
 // units: one block per unit.
 template <typename T, int DP, class Pred = DensePred>
