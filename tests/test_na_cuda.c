@@ -32,6 +32,7 @@
 static sn_ctx *gpu;
 static double worst[3][2], worst_max[3][2];
 static int ncases[3][2];
+static int npath[3]; /* cases per permutation path: identity, direct loads, gather */
 
 static int rnd(int n) { return (int)(check_u64() % (unsigned long long)n); }
 static uint16_t to16(sn_dtype dt, float f) { return dt == SN_BF16 ? sn_f32_to_bf16(f) : sn_f32_to_f16(f); }
@@ -96,8 +97,11 @@ static void run_case(sn_na_params pv, sn_dtype dt, int d, int bh, int extra, flo
             num += (o - r) * (o - r), den += r * r;
         }
         double rel = sqrt(num / (den > 0 ? den : 1e-300));
-        printf("%-96s rel %.2e max %.2e  tiles %lld/%lld partial %lld%s\n", what, rel, mx, (long long)info.entries,
-               (long long)(info.q_tiles * info.grid_tiles), (long long)info.partial, info.identity ? " identity" : info.direct ? " direct" : " gather");
+        const int path = info.identity ? 0 : info.direct ? 1 : 2;
+        npath[path]++;
+        printf("%-96s rel %.2e max %.2e  tiles %lld/%lld partial %lld %s\n", what, rel, mx, (long long)info.entries,
+               (long long)(info.q_tiles * info.grid_tiles), (long long)info.partial,
+               (const char *[]){"identity", "direct", "gather"}[path]);
         CHECKF(finite, "%s: output has NaN/Inf (unwritten elements?)", what);
         CHECKF(rel <= TOL, "%s: relative error %.3g > %.3g", what, rel, TOL);
         int c = p->axes - 1, t = dt == SN_F16;
@@ -176,6 +180,9 @@ int main(void) {
             printf("  %d-D %s: %d cases, rel %.2e, max %.2e\n", a + 1, t ? "f16" : "bf16", ncases[a][t], worst[a][t],
                    worst_max[a][t]);
     sn_ctx_free(gpu);
+    /* every permutation path ran (a plan change that stops taking one would go unnoticed) */
+    CHECKF(npath[0] && npath[1] && npath[2], "cases per path: identity %d, direct %d, gather %d", npath[0], npath[1],
+           npath[2]);
     return check_summary("test_na_cuda");
 #endif
 }

@@ -525,14 +525,13 @@ __global__ void __launch_bounds__(384, 1)
             for (const CUtensorMap *m : {&tq, &tk, &tv}) asm volatile("prefetch.tensormap [%0];\n" ::"l"(m) : "memory");
             // tile t (128 rows) of slice bh into dst, panel by panel
             auto load_tile = [&](uint32_t dst, const CUtensorMap *m, uint32_t bar, int t, int bh) {
-                if constexpr (Pred::ELEMENT) {
+                if constexpr (Pred::ELEMENT)
                     if (pred.direct) {
                         int x2, x1, x0;
                         pred.tile_origin(t, x2, x1, x0);
                         for (int pn = 0; pn < G::NP; pn++) tma_load5(dst + pn * G::PANEL_BYTES, m, bar, pn * G::PANEL, x2, x1, x0, bh);
                         return;
                     }
-                }
                 for (int pn = 0; pn < G::NP; pn++) tma_load(dst + pn * G::PANEL_BYTES, m, bar, pn * G::PANEL, t * TILE_K, bh);
             };
             uint32_t it = 0;
@@ -611,6 +610,10 @@ __global__ void __launch_bounds__(384, 1)
     // arrive while this tile's P V still runs
     auto release_k = [&](int e) { mbar_arrive(empty_k + 8 * ((it + e) % S)); };
     auto release_v = [&](int e) { mbar_arrive(empty_v + 8 * ((it + e) % S)); };
+    auto rescale_o = [&](float a0, float a1) {
+#pragma unroll
+        for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
+    };
     auto softmax = [&](int e, float &a0, float &a1) {
         const int kt = tl.tile(e);
         const bool part = tl.is_partial(e);
@@ -640,9 +643,7 @@ __global__ void __launch_bounds__(384, 1)
         to_frag<T>(s, pa);
         for (int e = 1; e < tl.count; e++) {
             issue_qk(e);
-            // O (final through P V of tile e-2) takes tile e-1's max while Q K^T(e) runs
-#pragma unroll
-            for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
+            rescale_o(a0, a1); // O (final through P V of tile e-2) takes tile e-1's max while Q K^T(e) runs
             issue_pv(e - 1);
             wg_wait<1>(); // S of tile e is ready; P V of tile e-1 may still run
             reg_fence(s);
@@ -654,8 +655,7 @@ __global__ void __launch_bounds__(384, 1)
             release_v(e - 1);
             to_frag<T>(s, pa);
         }
-#pragma unroll
-        for (int j = 0; j < DP / 8; j++) o[4 * j] *= a0, o[4 * j + 1] *= a0, o[4 * j + 2] *= a1, o[4 * j + 3] *= a1;
+        rescale_o(a0, a1);
         issue_pv(tl.count - 1);
         wg_wait<0>();
         reg_fence(o);
@@ -755,18 +755,13 @@ static inline bool make_grid_map(CUtensorMap *m, const void *ptr, int bh, int d,
 // units: one block per unit.
 template <typename T, int DP, class Pred = DensePred>
 cudaError_t launch(const Params &p, cudaStream_t st, Pred pred = Pred(), int blocks = 0) {
+    auto map = [&](CUtensorMap *m, const void *ptr, int L) {
+        if constexpr (Pred::ELEMENT)
+            if (pred.direct) return make_grid_map<T, DP>(m, ptr, p.bh, p.d, pred);
+        return make_map<T, DP>(m, ptr, p.bh, L, p.d);
+    };
     CUtensorMap tq, tk, tv;
-    bool direct = false;
-    if constexpr (Pred::ELEMENT) direct = pred.direct;
-    if (direct) {
-        if constexpr (Pred::ELEMENT) {
-            if (!make_grid_map<T, DP>(&tq, p.q, p.bh, p.d, pred) || !make_grid_map<T, DP>(&tk, p.k, p.bh, p.d, pred) ||
-                !make_grid_map<T, DP>(&tv, p.v, p.bh, p.d, pred))
-                return cudaErrorInvalidValue;
-        }
-    } else if (!make_map<T, DP>(&tq, p.q, p.bh, p.lq, p.d) || !make_map<T, DP>(&tk, p.k, p.bh, p.lk, p.d) ||
-               !make_map<T, DP>(&tv, p.v, p.bh, p.lk, p.d))
-        return cudaErrorInvalidValue;
+    if (!map(&tq, p.q, p.lq) || !map(&tk, p.k, p.lk) || !map(&tv, p.v, p.lk)) return cudaErrorInvalidValue;
     auto kern = p.scale_log2 > 0.f ? fa3_kernel<T, DP, Pred, true> : fa3_kernel<T, DP, Pred, false>;
     const size_t sm = Geo<DP>::SMEM + Pred::SMEM_BYTES;
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
